@@ -1,0 +1,95 @@
+"""The published KuaiRec statistics the simulator is calibrated to, and the same statistics
+computed from a release (simulated or real), side by side.
+
+Sources: the KuaiRec paper and the dataset's own statistics notebook and README (big matrix);
+DESIGN.md section 8 lists them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# statistic -> (published value, relative tolerance the simulator is held to at default scale)
+PUBLISHED: dict[str, tuple[float, float]] = {
+    "watch_ratio mean": (0.9445, 0.10),
+    "watch_ratio median": (0.7235, 0.08),
+    "watch_ratio share >= 1": (0.3382, 0.08),
+    "watch_ratio share >= 0.8": (0.4535, 0.08),
+    "watch_ratio <= 5: mean": (0.851, 0.08),
+    "watch_ratio <= 5: std": (0.719, 0.10),
+    "watch_ratio <= 5: q25": (0.311, 0.30),
+    "watch_ratio <= 5: q50": (0.716, 0.08),
+    "watch_ratio <= 5: q75": (1.162, 0.08),
+    "video_duration mean (s)": (14.6, 0.15),
+    "video_duration q25 (s)": (7.4, 0.10),
+    "video_duration q50 (s)": (9.6, 0.10),
+    "video_duration q75 (s)": (12.2, 0.10),
+    "interactions per user: mean": (1746.0, 0.15),
+    "interactions per user: q25": (883.0, 0.25),
+    "interactions per user: q50": (1847.0, 0.25),
+    "interactions per user: q75": (2461.0, 0.20),
+    "active days per user": (188322 / 7176, 0.10),
+    "interactions per active user-day: mean": (66.5, 0.15),
+    "interactions per active user-day: q25": (19.0, 0.25),
+    "interactions per active user-day: q50": (42.0, 0.15),
+    "interactions per active user-day: q75": (83.0, 0.15),
+    "exact duplicate share": (968_000 / 12_530_806, 0.05),
+}
+
+
+def release_statistics(big_matrix: pd.DataFrame) -> dict[str, float]:
+    """The published statistics, computed from a big_matrix frame (duplicates included, as in
+    the published figures)."""
+    wr = big_matrix["watch_ratio"].to_numpy(np.float64)
+    w5 = wr[wr <= 5]
+    dur_s = big_matrix["video_duration"].to_numpy(np.float64) / 1000.0
+    per_user = big_matrix.groupby("user_id", observed=True).size()
+    per_day = big_matrix.groupby(["user_id", "date"], observed=True).size()
+    q = np.quantile
+    return {
+        "watch_ratio mean": wr.mean(),
+        "watch_ratio median": float(np.median(wr)),
+        "watch_ratio share >= 1": (wr >= 1).mean(),
+        "watch_ratio share >= 0.8": (wr >= 0.8).mean(),
+        "watch_ratio <= 5: mean": w5.mean(),
+        "watch_ratio <= 5: std": w5.std(ddof=1),
+        "watch_ratio <= 5: q25": q(w5, 0.25),
+        "watch_ratio <= 5: q50": q(w5, 0.5),
+        "watch_ratio <= 5: q75": q(w5, 0.75),
+        "video_duration mean (s)": dur_s.mean(),
+        "video_duration q25 (s)": q(dur_s, 0.25),
+        "video_duration q50 (s)": q(dur_s, 0.5),
+        "video_duration q75 (s)": q(dur_s, 0.75),
+        "interactions per user: mean": per_user.mean(),
+        "interactions per user: q25": per_user.quantile(0.25),
+        "interactions per user: q50": per_user.quantile(0.5),
+        "interactions per user: q75": per_user.quantile(0.75),
+        "active days per user": len(per_day) / len(per_user),
+        "interactions per active user-day: mean": per_day.mean(),
+        "interactions per active user-day: q25": per_day.quantile(0.25),
+        "interactions per active user-day: q50": per_day.quantile(0.5),
+        "interactions per active user-day: q75": per_day.quantile(0.75),
+        "exact duplicate share": big_matrix.duplicated().mean(),
+    }
+
+
+def calibration_table(big_matrix: pd.DataFrame) -> pd.DataFrame:
+    """Each statistic of the data beside the published figure, the relative gap and whether it
+    is within the stated tolerance."""
+    stats = release_statistics(big_matrix)
+    rows = []
+    for name, (published, tol) in PUBLISHED.items():
+        value = float(stats[name])
+        gap = value / published - 1.0
+        rows.append(
+            {
+                "statistic": name,
+                "data": value,
+                "published": published,
+                "relative_gap": gap,
+                "tolerance": tol,
+                "within": abs(gap) <= tol,
+            }
+        )
+    return pd.DataFrame(rows).set_index("statistic")

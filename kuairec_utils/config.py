@@ -41,3 +41,9 @@ def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise ValueError(f"{path}: expected a mapping of sections, got {type(params).__name__}")
     return params
+
+
+def resolve(path: str | Path) -> Path:
+    """A path from a notebook parameter: relative paths are relative to the project root."""
+    path = Path(path)
+    return path if path.is_absolute() else PROJ_ROOT / path

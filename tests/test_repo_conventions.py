@@ -1,0 +1,133 @@
+"""The repository's own conventions: pins that agree, committed notebooks without outputs and
+with a parameters cell that DVC passes in full, and a clean ruff."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kuairec_utils.config import PROJ_ROOT
+
+NOTEBOOKS = sorted((PROJ_ROOT / "notebooks").glob("*.ipynb"))
+PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)$")
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pins(lines: list[str]) -> dict[str, str]:
+    pins = {}
+    for line in lines:
+        match = PIN.match(line.strip())
+        assert match, f"not an exact pin: {line!r}"
+        pins[_normalise(match.group(1))] = match.group(2)
+    return pins
+
+
+def pyproject_pins() -> dict[str, str]:
+    project = tomllib.loads((PROJ_ROOT / "pyproject.toml").read_text())["project"]
+    lines = project["dependencies"] + [
+        d for ds in project["optional-dependencies"].values() for d in ds
+    ]
+    return _pins(lines)
+
+
+def environment_pins() -> dict[str, str]:
+    env = yaml.safe_load((PROJ_ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    assert "python=3.11" in env["dependencies"]
+    return _pins(pip)
+
+
+def lock_pins() -> dict[str, str]:
+    lines = (PROJ_ROOT / "requirements.lock").read_text().splitlines()
+    return _pins([ln for ln in lines if ln.strip() and not ln.startswith("#")])
+
+
+def test_every_dependency_is_pinned_and_environment_yml_agrees() -> None:
+    project, conda = pyproject_pins(), environment_pins()
+    assert project == conda, {
+        "only in pyproject": sorted(set(project.items()) - set(conda.items())),
+        "only in environment.yml": sorted(set(conda.items()) - set(project.items())),
+    }
+    assert project["torch"] == "2.13.0"
+
+
+def test_the_lock_file_agrees_with_the_pins() -> None:
+    lock = lock_pins()
+    drift = {
+        name: (version, lock.get(name))
+        for name, version in pyproject_pins().items()
+        if lock.get(name) != version
+    }
+    assert not drift, f"pyproject pin vs requirements.lock: {drift}"
+
+
+def test_a_drifted_pin_would_be_caught(tmp_path: Path) -> None:
+    text = (PROJ_ROOT / "environment.yml").read_text().replace("pandas==", "pandas==0.0.0+", 1)
+    env = yaml.safe_load(text)
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    assert _pins(pip) != pyproject_pins()
+
+
+def _parameters_cell(nb: dict) -> dict:
+    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, "exactly one cell tagged 'parameters'"
+    return cells[0]
+
+
+def parameter_names(nb: dict) -> list[str]:
+    """Names assigned in the parameters cell, checking each is a flat name = literal."""
+    source = "".join(_parameters_cell(nb)["source"])
+    names = []
+    for node in ast.parse(source).body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1, ast.unparse(node)
+        assert isinstance(node.targets[0], ast.Name), ast.unparse(node)
+        ast.literal_eval(node.value)  # a literal default that works as it is
+        names.append(node.targets[0].id)
+    for line in source.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            assert "#" in line, f"parameter without a comment: {line!r}"
+    return names
+
+
+def test_there_are_notebooks() -> None:
+    assert NOTEBOOKS, "no notebooks found"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_notebook_is_clean_and_parameterised(path: Path) -> None:
+    nb = json.loads(path.read_text())
+    assert re.match(r"^\d\d_[a-z_]+\.ipynb$", path.name), "numbered, snake_case name"
+    assert nb["metadata"]["kernelspec"]["name"] == "kuairec"
+    assert nb["cells"][0]["cell_type"] == "markdown", "opens with what it does"
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None, "outputs committed"
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code[0] is _parameters_cell(nb), "the parameters cell is the first code cell"
+    assert parameter_names(nb)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_dvc_stage_runs_the_notebook_with_all_its_parameters(path: Path) -> None:
+    stages = yaml.safe_load((PROJ_ROOT / "dvc.yaml").read_text())["stages"]
+    rel = f"notebooks/{path.name}"
+    runs = [s for s in stages.values() if rel in str(s.get("cmd", "")).split()]
+    assert len(runs) == 1, f"one stage runs {rel}"
+    stage = runs[0]
+    cmd = stage["cmd"].split()
+    assert cmd[0] == "papermill"
+    assert f"reports/notebooks/{path.name}" in cmd
+    assert f"reports/notebooks/{path.name}" in stage["outs"]
+    assert rel in stage["deps"]
+    passed = {cmd[i + 1] for i, word in enumerate(cmd) if word == "-p"}
+    missing = set(parameter_names(json.loads(path.read_text()))) - passed
+    assert not missing, f"parameters not passed by dvc.yaml: {sorted(missing)}"

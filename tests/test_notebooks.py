@@ -41,3 +41,20 @@ def test_00_simulator_notebook(tiny_sim: Path, tmp_path: Path) -> None:
     assert (tmp_path / "figures" / "00_calibration.png").stat().st_size > 10_000
     printed = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
     assert "w_true" in printed and "effect_true" in printed  # the ground-truth section ran
+
+
+def test_01_data_notebook(tiny_sim: Path, tmp_path: Path) -> None:
+    run_notebook(
+        "01_data.ipynb",
+        tmp_path,
+        raw_dir=str(tiny_sim),
+        interim_dir=str(tmp_path / "interim"),
+        metrics_dir=str(tmp_path / "metrics"),
+        figures_dir=str(tmp_path / "figures"),
+    )
+    summary = json.loads((tmp_path / "metrics" / "data.json").read_text())
+    assert set(summary["n_interactions"]) == {"train", "val", "test"}
+    assert all(n > 0 for n in summary["n_interactions"].values())
+    assert len(summary["bursts"]) == 3
+    assert (tmp_path / "interim" / "interactions.parquet").exists()
+    assert (tmp_path / "figures" / "01_daily_volume.png").exists()

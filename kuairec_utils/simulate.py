@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from scipy.special import expit, ndtr
+from scipy.special import expit, ndtr, ndtri
 from tqdm.auto import tqdm
 
 from kuairec_utils.config import (
@@ -56,6 +56,7 @@ FULL_VIDEOS = 10728  # videos of big_matrix
 BEIJING_UTC_OFFSET_S = 8 * 3600
 DAY_S = 86400
 REF_DURATION_S = 9.4  # the duration at which log_ratio_intercept applies
+MAX_WATCH_RATIO = 600.0  # the real big matrix's watch_ratio reaches about 570
 COLLECT_FIRST_DATE = date(2020, 8, 1)  # collect_* columns are empty before this day
 DEGREES = ("full_active", "high_active", "middle_active", "low_active", "UNKNOWN")
 MATRIX_COLUMNS = [
@@ -279,6 +280,13 @@ class World:
     n_categories: int
 
 
+def _gaussianise(x: np.ndarray) -> np.ndarray:
+    """Each column mapped through its ranks to standard normal scores: the real user features
+    are heavy-tailed (rare one-hot codes, follower counts), and a taste dimension must not be."""
+    ranks = np.argsort(np.argsort(x, axis=0, kind="stable"), axis=0, kind="stable")
+    return ndtri((ranks + 0.5) / len(x))
+
+
 def _standardise(x: np.ndarray) -> np.ndarray:
     sd = x.std(axis=0)
     return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
@@ -316,7 +324,7 @@ def build_world(
     # users: taste from the real features through a random projection, plus noise
     x = _user_feature_matrix(pd.read_csv(side_dir / "user_features.csv"))[keep_u]
     proj = rng.normal(size=(x.shape[1], d)) / math.sqrt(x.shape[1])
-    from_features = _standardise(x @ proj)
+    from_features = _gaussianise(x @ proj)
     wu = cfg.user_feature_weight
     user_taste = math.sqrt(wu) * from_features + math.sqrt(1 - wu) * rng.normal(size=(n_users, d))
     degree = users["user_active_degree"].map({g: i for i, g in enumerate(DEGREES)}).to_numpy()
@@ -512,7 +520,8 @@ def draw_outcomes(
     # a quick skip stops before negative_play_s and before the end of the video
     skip_cap_ms = np.minimum(cfg.labels.negative_play_s * 1000.0 - 1.0, duration_ms - 1.0)
     skip_ms = np.floor(rng.random(n) * np.maximum(skip_cap_ms, 0.0))
-    watch_ratio = np.exp(mu + cfg.log_ratio_sd * rng.normal(size=n))
+    # capped where the real data stop (about 570), which keeps play_duration within int32
+    watch_ratio = np.minimum(np.exp(mu + cfg.log_ratio_sd * rng.normal(size=n)), MAX_WATCH_RATIO)
     play_ms = np.where(skip, skip_ms, np.round(watch_ratio * duration_ms))
     return play_ms.astype(np.int64)
 

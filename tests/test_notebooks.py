@@ -58,3 +58,36 @@ def test_01_data_notebook(tiny_sim: Path, tmp_path: Path) -> None:
     assert len(summary["bursts"]) == 3
     assert (tmp_path / "interim" / "interactions.parquet").exists()
     assert (tmp_path / "figures" / "01_daily_volume.png").exists()
+
+
+def test_02_features_notebook(tiny_sim: Path, tmp_path: Path) -> None:
+    import pandas as pd
+
+    from kuairec_utils.config import kuairec_data_dir
+    from kuairec_utils.dataset import InteractionsConfig, build_interactions
+    from kuairec_utils.heads import LabelThresholds
+    from kuairec_utils.kuairec import read_table
+
+    big = read_table(kuairec_data_dir(tiny_sim), "big_matrix")  # what 01_data writes
+    interactions, _ = build_interactions(big, InteractionsConfig(), LabelThresholds())
+    (tmp_path / "interim").mkdir()
+    interactions.to_parquet(tmp_path / "interim" / "interactions.parquet")
+    run_notebook(
+        "02_features.ipynb",
+        tmp_path,
+        raw_dir=str(tiny_sim),
+        interim_dir=str(tmp_path / "interim"),
+        processed_dir=str(tmp_path / "processed"),
+        figures_dir=str(tmp_path / "figures"),
+    )
+    manifest = json.loads((tmp_path / "processed" / "features.json").read_text())
+    names = [f["name"] for f in manifest["features"]]
+    assert {f["group"] for f in manifest["features"]} == {"user", "item", "context", "history"}
+    n_rows = 0
+    for split in ("train", "val", "test"):
+        part = pd.read_parquet(tmp_path / "processed" / f"{split}.parquet")
+        assert list(part.columns) == manifest["id_columns"] + manifest["label_columns"] + names
+        assert (part["split"] == split).all() and part[names].notna().all().all()
+        n_rows += len(part)
+    assert n_rows == len(interactions)
+    assert (tmp_path / "figures" / "02_features.png").stat().st_size > 10_000

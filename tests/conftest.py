@@ -25,3 +25,38 @@ def tiny_sim(tmp_path_factory: pytest.TempPathFactory, project_params: dict) -> 
     cfg = SimConfig.from_params(project_params, scale=TINY_SCALE)
     simulate(out, cfg, TINY_SEED, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_interim(tiny_sim: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What 01_data writes for the tiny release: ``<dir>/interactions.parquet``."""
+    from kuairec_utils.config import kuairec_data_dir
+    from kuairec_utils.dataset import InteractionsConfig, build_interactions
+    from kuairec_utils.heads import LabelThresholds
+    from kuairec_utils.kuairec import read_table
+
+    out = tmp_path_factory.mktemp("interim")
+    big = read_table(kuairec_data_dir(tiny_sim), "big_matrix")
+    interactions, _ = build_interactions(big, InteractionsConfig(), LabelThresholds())
+    interactions.to_parquet(out / "interactions.parquet")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_processed(
+    tiny_sim: Path, tiny_interim: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """What 02_features writes for the tiny release: the three splits and features.json."""
+    import pandas as pd
+
+    from kuairec_utils.features import (
+        FeatureConfig,
+        build_features,
+        load_side_tables,
+        write_processed,
+    )
+
+    out = tmp_path_factory.mktemp("processed")
+    frame = pd.read_parquet(tiny_interim / "interactions.parquet")
+    write_processed(build_features(frame, load_side_tables(tiny_sim), FeatureConfig()), out)
+    return out

@@ -90,16 +90,19 @@ class SimConfig:
     user_activity_skew: float
     heavy_user_share: float
     heavy_user_log_mult: float
+    heavy_user_log_sd: float
     day_activity_sd: float
     degree_activity: dict
     min_user_interactions: int
     sessions_per_day_mean: float
     max_session_len: int
     session_gap_min_minutes: float
+    session_gap_extra_mean_s: float
     item_gap_mean_s: float
     evening_peak_hour: float
     evening_peak_sd_hours: float
     evening_share: float
+    day_start_hour: float
     dim: int
     user_feature_weight: float
     video_category_weight: float
@@ -140,8 +143,10 @@ class SimConfig:
     duplicate_share: float
     small_users: int
     small_videos: int
+    small_max_position: int
     small_missing_time_share: float
     social_rows: int
+    daily_shows_median: float
     labels: LabelThresholds = field(default_factory=LabelThresholds)
 
     @classmethod
@@ -335,7 +340,9 @@ def build_world(
     # around a mean of 1746: 1 minus a scaled Gumbel) with a few heavy users in the right tail
     linear = np.maximum(1.0 - cfg.user_activity_skew * rng.gumbel(size=n_users), 0.05)
     heavy = rng.random(n_users) < cfg.heavy_user_share
-    log_heavy = np.where(heavy, cfg.heavy_user_log_mult * rng.lognormal(0, 0.25, n_users), 0.0)
+    log_heavy = np.where(
+        heavy, cfg.heavy_user_log_mult * rng.lognormal(0, cfg.heavy_user_log_sd, n_users), 0.0
+    )
     user_activity = deg_act + np.log(linear) + log_heavy
     user_bias = cfg.user_bias_sd * rng.normal(size=n_users)
     user_selectivity = (
@@ -428,7 +435,7 @@ def burst_days(cfg: SimConfig) -> np.ndarray:
 def _session_hours(cfg: SimConfig, rng: np.random.Generator, n: int) -> np.ndarray:
     evening = rng.random(n) < cfg.evening_share
     peak = (cfg.evening_peak_hour + cfg.evening_peak_sd_hours * rng.normal(size=n)) % 24
-    flat = rng.uniform(6.0, 24.0, size=n)
+    flat = rng.uniform(cfg.day_start_hour, 24.0, size=n)
     return np.where(evening, peak, flat)
 
 
@@ -583,7 +590,8 @@ def run_platform(
         K = schedule.length[idx]
         day_idx = schedule.day[idx]
         start = np.maximum(
-            schedule.planned_start_s[idx], last_end[u] + gap_min_s + rng.exponential(1800, len(u))
+            schedule.planned_start_s[idx],
+            last_end[u] + gap_min_s + rng.exponential(cfg.session_gap_extra_mean_s, len(u)),
         )
         keep = start < end_s - 600
         idx, u, K, day_idx, start = idx[keep], u[keep], K[keep], day_idx[keep], start[keep]
@@ -704,7 +712,7 @@ def simulate_small_matrix(
     uu, vv = np.repeat(users, n_sv), np.tile(videos, n_su)
     n = len(uu)
     local_s = rng.integers(0, cfg.n_days, size=n) * DAY_S + _session_hours(cfg, rng, n) * 3600.0
-    position = rng.integers(0, 30, size=n)
+    position = rng.integers(0, cfg.small_max_position, size=n)
     utility = (
         cfg.utility_intercept
         + world.user_bias[uu]
@@ -776,7 +784,9 @@ def simulate_item_daily_features(
         world.video_duration_ms.astype(float),
     )
     weekday = 1.0 + 0.12 * np.isin((np.arange(cfg.n_days) + first.weekday()) % 7, [5, 6])
-    show = rng.poisson(2500.0 * np.exp(world.video_log_popularity[vi]) * weekday[day])
+    show = rng.poisson(
+        cfg.daily_shows_median * np.exp(world.video_log_popularity[vi]) * weekday[day]
+    )
     b = rng.binomial
     play = b(show, np.clip(0.62 + 0.3 * (1 - p[vi, 3]), 0, 1))
     like = b(play, np.clip(0.04 * np.exp(0.5 * world.video_quality[vi]), 0, 1))

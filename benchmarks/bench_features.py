@@ -16,12 +16,14 @@ well within 16 GB. Simulating scale 1.0 the first time takes about 3 minutes and
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
+REPO = Path(__file__).resolve().parents[1]
 
 INTERACTIONS = r"""
 import sys
@@ -58,7 +60,11 @@ print(json.dumps({
 
 def cached_inputs(scale: float, seed: int) -> tuple[Path, Path]:
     """The simulated release and interaction table of a scale, made on first use."""
-    folder = OUT / f"sim_scale{scale:g}_seed{seed}"
+    # keyed by the simulator's code and parameters too, so a changed simulator is re-run
+    key = hashlib.md5(
+        (REPO / "kuairec_utils" / "simulate.py").read_bytes() + (REPO / "params.yaml").read_bytes()
+    ).hexdigest()[:8]
+    folder = OUT / f"sim_scale{scale:g}_seed{seed}_{key}"
     raw, interactions = folder / "raw", folder / "interactions.parquet"
     if not (raw / "KuaiRec 2.0" / "data" / "big_matrix.csv").exists():
         print(f"simulating scale {scale:g} into {folder} (once) ...", file=sys.stderr)

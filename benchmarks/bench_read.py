@@ -26,21 +26,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from kuairec_utils.kuairec import COLUMNS as KUAIREC_COLUMNS
+
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = Path(__file__).resolve().parent / "out"
 REAL_ROWS = 12_530_806
 N_USERS, N_VIDEOS = 7_176, 10_728
 DUPLICATE_SHARE = 968_000 / REAL_ROWS
-COLUMNS = [
-    "user_id",
-    "video_id",
-    "play_duration",
-    "video_duration",
-    "time",
-    "date",
-    "timestamp",
-    "watch_ratio",
-]
+COLUMNS = KUAIREC_COLUMNS["big_matrix"]
 FIRST_MS = int(np.datetime64("2020-07-05T00:00:00", "ms").astype("int64"))
 LAST_MS = int(np.datetime64("2020-09-06T00:00:00", "ms").astype("int64"))
 BEIJING_OFFSET_MS = 8 * 3_600_000

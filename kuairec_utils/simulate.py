@@ -50,6 +50,7 @@ from kuairec_utils.config import (
     load_params,
 )
 from kuairec_utils.heads import HEADS, LabelThresholds
+from kuairec_utils.kuairec import COLUMNS
 
 FULL_USERS = 7176  # KuaiRec 2.0: users of big_matrix
 FULL_VIDEOS = 10728  # videos of big_matrix
@@ -59,16 +60,6 @@ REF_DURATION_S = 9.4  # the duration at which log_ratio_intercept applies
 MAX_WATCH_RATIO = 600.0  # the real big matrix's watch_ratio reaches about 570
 COLLECT_FIRST_DATE = date(2020, 8, 1)  # collect_* columns are empty before this day
 DEGREES = ("full_active", "high_active", "middle_active", "low_active", "UNKNOWN")
-MATRIX_COLUMNS = [
-    "user_id",
-    "video_id",
-    "play_duration",
-    "video_duration",
-    "time",
-    "date",
-    "timestamp",
-    "watch_ratio",
-]
 
 
 class SimulationError(ValueError):
@@ -740,24 +731,6 @@ def simulate_small_matrix(
 # --------------------------------------------------------------------------------------------
 # item_daily_features: one row per video per day from its upload, platform-wide counts
 
-DAILY_COUNT_COLUMNS = [
-    "show_cnt", "show_user_num", "play_cnt", "play_user_num", "play_duration",
-    "complete_play_cnt", "complete_play_user_num", "valid_play_cnt", "valid_play_user_num",
-    "long_time_play_cnt", "long_time_play_user_num", "short_time_play_cnt",
-    "short_time_play_user_num", "play_progress", "comment_stay_duration", "like_cnt",
-    "like_user_num", "click_like_cnt", "double_click_cnt", "cancel_like_cnt",
-    "cancel_like_user_num", "comment_cnt", "comment_user_num", "direct_comment_cnt",
-    "reply_comment_cnt", "delete_comment_cnt", "delete_comment_user_num", "comment_like_cnt",
-    "comment_like_user_num", "follow_cnt", "follow_user_num", "cancel_follow_cnt",
-    "cancel_follow_user_num", "share_cnt", "share_user_num", "download_cnt", "download_user_num",
-    "report_cnt", "report_user_num", "reduce_similar_cnt", "reduce_similar_user_num",
-    "collect_cnt", "collect_user_num", "cancel_collect_cnt", "cancel_collect_user_num",
-]  # fmt: skip
-DAILY_COLUMNS = [
-    "video_id", "date", "author_id", "video_type", "upload_dt", "upload_type", "visible_status",
-    "video_duration", "video_width", "video_height", "music_id", "video_tag_id", "video_tag_name",
-    *DAILY_COUNT_COLUMNS,
-]  # fmt: skip
 UPLOAD_TYPES = {
     "ShortImport": 0.72, "LongImport": 0.08, "Web": 0.05, "Kmovie": 0.04, "PictureSet": 0.04,
     "LongPicture": 0.02, "FollowShoot": 0.03, "ShareFromOtherApp": 0.02,
@@ -881,7 +854,7 @@ def simulate_item_daily_features(
     for col in ("collect_cnt", "collect_user_num", "cancel_collect_cnt", "cancel_collect_user_num"):
         frame[col] = pd.array(np.where(early, 0, frame[col]), dtype="Int64")
         frame.loc[early, col] = pd.NA
-    return frame[DAILY_COLUMNS]
+    return frame[COLUMNS["item_daily_features"]]
 
 
 def simulate_social_network(cfg: SimConfig, world: World, rng: np.random.Generator) -> pd.DataFrame:

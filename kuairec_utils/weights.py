@@ -201,3 +201,36 @@ def percentile_intervals(draws: np.ndarray, level: float = 0.95) -> dict[str, li
     """Percentile interval of each head's weight across bootstrap draws."""
     lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
     return {h: [float(lo[j]), float(hi[j])] for j, h in enumerate(HEADS)}
+
+
+def sample_candidates(
+    day_index: np.ndarray,
+    observed: Sequence[np.ndarray],
+    daily_shows: np.ndarray,
+    n_others: int,
+    seed: int = 0,
+) -> list[np.ndarray]:
+    """Each session's candidate set: its observed videos, then ``n_others`` other videos
+    available that day, drawn without replacement in proportion to that day's ``show_cnt``
+    (the way a platform plausibly builds its pool). Reproducible for a seed.
+
+    day_index: (S,) the session's day, a row of ``daily_shows``
+    observed: S arrays of video indices (the observed feed, in order)
+    daily_shows: (n_days, n_videos) show counts; zero where a video was not available
+    """
+    if n_others < 0:
+        raise ValueError(f"n_others must be non-negative, got {n_others}")
+    rng = np.random.default_rng(seed)
+    out = []
+    for day, feed in zip(np.asarray(day_index), observed, strict=True):
+        weights = daily_shows[day].astype(np.float64).copy()
+        weights[np.asarray(feed, dtype=np.int64)] = 0.0  # others are not already in the feed
+        available = int((weights > 0).sum())
+        take = min(n_others, available)
+        # Efraimidis-Spirakis: the largest log(u)/w keys are a weighted sample without replacement
+        keys = np.where(
+            weights > 0, np.log(rng.random(len(weights))) / np.maximum(weights, 1e-300), -np.inf
+        )
+        others = np.argpartition(-keys, take)[:take] if take else np.zeros(0, dtype=np.int64)
+        out.append(np.concatenate([np.asarray(feed, dtype=np.int64), np.sort(others)]))
+    return out

@@ -78,3 +78,28 @@ def test_with_ranking_noise_the_bootstrap_interval_covers_w() -> None:
     for j, (lo, hi) in enumerate(intervals.values()):
         assert lo - 0.01 <= W_TRUE[j] <= hi + 0.01, (intervals, estimate.w)
     assert np.abs(estimate.w - W_TRUE).max() < 0.05
+
+
+def test_candidates_are_the_feed_plus_available_others_by_shows() -> None:
+    from kuairec_utils.weights import sample_candidates
+
+    shows = np.zeros((2, 50))
+    shows[0, :40] = 1.0
+    shows[0, 10] = 1000.0  # the most shown video is almost always drawn
+    shows[1, 20:] = 1.0  # day 1: only videos 20.. are available
+    feeds = [np.array([3, 4]), np.array([25])] * 100
+    days = np.array([0, 1] * 100)
+    cands = sample_candidates(days, feeds, shows, n_others=10, seed=1)
+    assert all(
+        (c[: len(f)] == f).all() and len(set(c)) == len(c)
+        for c, f in zip(cands, feeds, strict=True)
+    )
+    assert all(len(c) == len(f) + 10 for c, f in zip(cands, feeds, strict=True))
+    assert all(
+        (shows[d][c[len(f) :]] > 0).all() for d, c, f in zip(days, cands, feeds, strict=True)
+    )
+    assert np.mean([10 in c for c in cands[::2]]) > 0.95
+    again = sample_candidates(days, feeds, shows, n_others=10, seed=1)
+    assert all((a == b).all() for a, b in zip(cands, again, strict=True))
+    few = sample_candidates(np.array([1]), [np.array([25])], shows, n_others=100)
+    assert len(few[0]) == 30  # all 29 other available videos, no more

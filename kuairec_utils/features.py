@@ -497,7 +497,7 @@ def _context_features(
 
 
 @numba.njit(cache=False)
-def _history_kernel(user, ts, labels, category, author, alphas, category_alpha, prior):
+def _history_kernel(user, ts, labels, category, author, alphas, category_alpha, prior):  # noqa: ANN001 (numba)
     """One pass over rows sorted by user, then timestamp; features from strictly earlier events.
 
     A tie group (rows of one user sharing a timestamp) has no order: every row gets the state

@@ -21,7 +21,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from kuairec_utils.heads import HEADS
-
-SPLITS = ("train", "val", "test")
-
+from kuairec_utils.sessions import SPLITS
 
 # --------------------------------------------------------------------------------------------
 # Data
@@ -395,7 +393,3 @@ def save_predictions(path: str | Path, edges: EdgeSet, p: np.ndarray, split: str
     for j, head in enumerate(HEADS):
         frame[f"p_{head}"] = p[:, j].astype(np.float32)
     frame.to_parquet(path, index=False)
-
-
-def config_dict(cfg: TrainConfig) -> dict[str, Any]:
-    return asdict(cfg)

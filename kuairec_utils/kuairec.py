@@ -277,29 +277,26 @@ def _item_daily_schema() -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, strict=True, ordered=True, name="item_daily_features")
 
 
+def _id_and_int_list_schema(name: str, id_column: str, list_column: str) -> pa.DataFrameSchema:
+    """A unique non-negative id and a list of ints (item_categories, social_network)."""
+    return pa.DataFrameSchema(
+        {
+            id_column: pa.Column("int32", NON_NEGATIVE, unique=True),
+            list_column: pa.Column(object, _list_of(int)),
+        },
+        strict=True,
+        ordered=True,
+        name=name,
+    )
+
+
 SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "big_matrix": _matrix_schema("big_matrix", time_nullable=False),
     "small_matrix": _matrix_schema("small_matrix", time_nullable=True),
     "user_features": _user_features_schema(),
-    "item_categories": pa.DataFrameSchema(
-        {
-            "video_id": pa.Column("int32", NON_NEGATIVE, unique=True),
-            "feat": pa.Column(object, _list_of(int)),
-        },
-        strict=True,
-        ordered=True,
-        name="item_categories",
-    ),
+    "item_categories": _id_and_int_list_schema("item_categories", "video_id", "feat"),
     "item_daily_features": _item_daily_schema(),
-    "social_network": pa.DataFrameSchema(
-        {
-            "user_id": pa.Column("int32", NON_NEGATIVE, unique=True),
-            "friend_list": pa.Column(object, _list_of(int)),
-        },
-        strict=True,
-        ordered=True,
-        name="social_network",
-    ),
+    "social_network": _id_and_int_list_schema("social_network", "user_id", "friend_list"),
     "kuairec_caption_category": _caption_schema(),
 }
 COLUMNS: dict[str, list[str]] = {name: list(schema.columns) for name, schema in SCHEMAS.items()}

@@ -86,6 +86,7 @@ LABEL_COLUMNS: tuple[str, ...] = HEADS
 SCALED_TYPES: tuple[str, ...] = ("numeric", "ordinal", "frequency")  # standardised on train
 CATEGORY_SOURCE = "item_categories.feat[0]"  # the category of the history's category features
 MANIFEST_NAME = "features.json"
+QUERY_SPLIT = "query"  # rows that ask "what if this video were shown then" (query_features)
 ROW_GROUP_ROWS = 1_000_000  # rows per parquet row group (bounds the memory of writing)
 
 
@@ -497,8 +498,10 @@ def _context_features(
 
 
 @numba.njit(cache=False)
-def _history_kernel(user, ts, labels, category, author, alphas, category_alpha, prior):  # noqa: ANN001 (numba)
+def _history_kernel(user, ts, labels, category, author, update, alphas, category_alpha, prior):  # noqa: ANN001 (numba)
     """One pass over rows sorted by user, then timestamp; features from strictly earlier events.
+
+    Rows with ``update`` 0 are queries: they read the state like any row and never change it.
 
     A tie group (rows of one user sharing a timestamp) has no order: every row gets the state
     from before the group, and the group updates the state at once, as its mean outcome. With
@@ -542,16 +545,26 @@ def _history_kernel(user, ts, labels, category, author, alphas, category_alpha, 
             a = author[r]
             seen = a >= 0 and author_owner[a] == user_index
             author_gap[r] = ts[r] - author_seen[a] if seen else np.nan
-        m = j - i  # then the group updates the state, at once
+        m = 0  # then the group's events (not its queries) update the state, at once
+        for r in range(i, j):
+            m += update[r]
+        if m == 0:
+            i = j
+            continue
         for h in range(n_heads):
             total = 0.0
             for r in range(i, j):
-                total += labels[r, h]
+                if update[r]:
+                    total += labels[r, h]
             mean[h] = total / m
         for a in range(n_alpha):
             step = 1.0 - (1.0 - alphas[a]) ** m
             ema[a, :] = (1.0 - step) * ema[a, :] + step * mean
+        last = 0.0
         for r in range(i, j):
+            if not update[r]:
+                continue
+            last = max(last, float(labels[r, 0]))
             c = category[r]
             if c >= 0:
                 group_n[c] += 1.0
@@ -567,7 +580,6 @@ def _history_kernel(user, ts, labels, category, author, alphas, category_alpha, 
                 sum_clogc += new * np.log(new) - (old * np.log(old) if old > 0 else 0.0)
                 cat_count[c], group_n[c], group_sum[c] = new, 0.0, 0.0
         count += m
-        last = float(labels[i:j, 0].max())
         i = j
     return ema_out, n_prev, last_complete, cat_ema_out, cat_share, entropy, author_gap
 
@@ -581,8 +593,13 @@ def history_features(
     half_lives: Sequence[float],
     category_half_life: float,
     prior: np.ndarray,
+    update: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Raw (unscaled) history features of each row, from the same user's strictly earlier events.
+
+    ``update`` (bool, default all true) marks the rows that are events; the others are queries
+    (a video the user could have been shown at that time): they get the state at their time,
+    as an event there would, and never change it.
 
     ``labels`` is (rows, heads) 0/1 in ``HEADS`` order (``complete`` first); ``category`` and
     ``author`` are non-negative codes, -1 when unknown; ``prior`` the heads' training means, the
@@ -604,6 +621,7 @@ def history_features(
         np.ascontiguousarray(np.asarray(labels, dtype=np.int8)[order]),
         np.asarray(category, dtype=np.int64)[order],
         np.asarray(author, dtype=np.int64)[order],
+        (np.ones(len(user_id), np.int8) if update is None else np.asarray(update, np.int8))[order],
         alphas,
         1.0 - 2.0 ** (-1.0 / float(category_half_life)),
         np.asarray(prior, dtype=np.float64),
@@ -631,20 +649,26 @@ def history_features(
 
 
 def previous_session_features(
-    user_id: np.ndarray, session_id: np.ndarray, timestamp: np.ndarray
+    user_id: np.ndarray,
+    session_id: np.ndarray,
+    timestamp: np.ndarray,
+    update: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The user's previous session: log1p of its rows and of the seconds from its last event to
     this session's first; NaN in a user's first session (flagged by ``hist_first_session``).
 
-    Constant within a session. Rows may come in any order; results follow it.
+    Constant within a session. Rows may come in any order; results follow it. Only the rows
+    marked in ``update`` (default: all) count as events; the others (queries) get the values of
+    their session.
     """
     user_id, session_id = np.asarray(user_id), np.asarray(session_id)
     timestamp = np.asarray(timestamp, dtype=np.float64)
-    grouped = pd.DataFrame({"user": user_id, "session": session_id, "ts": timestamp}).groupby(
-        ["user", "session"], sort=False
-    )
+    events = pd.DataFrame({"user": user_id, "session": session_id, "ts": timestamp})
+    if update is not None:
+        events["ts"] = events["ts"].where(np.asarray(update, dtype=bool))  # queries: not counted
+    grouped = events.groupby(["user", "session"], sort=False)
     row_session = grouped.ngroup().to_numpy()  # the row's session, numbered as in `per`
-    per = grouped.agg(n=("ts", "size"), start=("ts", "min"), end=("ts", "max")).reset_index()
+    per = grouped.agg(n=("ts", "count"), start=("ts", "min"), end=("ts", "max")).reset_index()
     per = per.iloc[np.lexsort((per["start"].to_numpy(), per["user"].to_numpy()))]
     same_user = per["user"].eq(per["user"].shift()).to_numpy()
     prev_len = np.where(same_user, np.log1p(per["n"].shift().to_numpy()), np.nan)
@@ -679,6 +703,7 @@ def _history_group(
     """History features of every row; the category is the video's first tag."""
     first_tag = np.array([t[0] if t else -1 for t in items["tags"]], dtype=np.int64)
     author_codes = pd.factorize(items["author_id"])[0]  # -1 where the author is unknown
+    events = (frame["split"] != QUERY_SPLIT).to_numpy()
     history = history_features(
         frame["user_id"].to_numpy(),
         frame["timestamp"].to_numpy(),
@@ -688,9 +713,13 @@ def _history_group(
         cfg.half_lives,
         cfg.category_half_life,
         prior,
+        update=events,
     )
     history |= previous_session_features(
-        frame["user_id"].to_numpy(), frame["session_id"].to_numpy(), frame["timestamp"].to_numpy()
+        frame["user_id"].to_numpy(),
+        frame["session_id"].to_numpy(),
+        frame["timestamp"].to_numpy(),
+        update=events,
     )
     for name, values in history.items():
         cols.add(name, "history", HISTORY_TYPES.get(name, "numeric"), values)
@@ -765,7 +794,13 @@ def build_features(
     cfg = cfg or FeatureConfig()
     cfg.validate()
     frame = interactions
-    check_split_days(frame["date"], frame["split"], frame["burst"], split_mode)
+    events = (frame["split"] != QUERY_SPLIT).to_numpy()
+    check_split_days(
+        frame["date"].to_numpy()[events],
+        frame["split"].to_numpy()[events],
+        frame["burst"].to_numpy()[events],
+        split_mode,
+    )
     train_rows = (frame["split"] == "train").to_numpy()
     if not train_rows.any():
         raise ValueError("no training rows: encoders and scalers are fitted on the train split")
@@ -800,6 +835,74 @@ def build_features(
     }
     ids = frame[list(ID_COLUMNS) + list(LABEL_COLUMNS)].reset_index(drop=True)
     return FeatureSet(ids, cols.values, manifest)
+
+
+QUERY_COLUMNS: tuple[str, ...] = ("user_id", "video_id", "session_id", "timestamp")
+
+
+def query_features(
+    interactions: pd.DataFrame,
+    queries: pd.DataFrame,
+    side: SideTables,
+    cfg: FeatureConfig | None = None,
+    split_mode: str = "global",
+) -> FeatureSet:
+    """Features of hypothetical showings: user ``user_id`` shown video ``video_id`` at
+    ``timestamp``, in session ``session_id`` (one of the user's sessions in ``interactions``).
+
+    The candidates of head-weight estimation (05) are scored at the start of their session:
+    a query there reads every state an event at that time would read (history, lagged daily
+    statistics, context at position 0 unless ``queries`` has a ``position`` column) and changes
+    nothing, so every real row keeps exactly the features ``build_features(interactions)`` gives
+    it (encoders and scalers are fitted on the same training rows; tests check this). Returns
+    the queries' features, in the queries' order.
+    """
+    missing = [c for c in QUERY_COLUMNS if c not in queries.columns]
+    if missing:
+        raise ValueError(f"queries lack the column(s) {missing}; need {list(QUERY_COLUMNS)}")
+    if (interactions["split"] == QUERY_SPLIT).any():
+        raise ValueError(f"interactions must not contain rows of split {QUERY_SPLIT!r}")
+    sessions = interactions.groupby("session_id", sort=False).agg(
+        user_id=("user_id", "first"), date=("date", "first"), burst=("burst", "first")
+    )
+    known = queries["session_id"].isin(sessions.index).to_numpy()
+    if not known.all():
+        bad = queries["session_id"].to_numpy()[~known][:5].tolist()
+        raise ValueError(f"queries name sessions that are not in the interactions: {bad}")
+    own = sessions.loc[queries["session_id"].to_numpy()]
+    if (own["user_id"].to_numpy() != queries["user_id"].to_numpy()).any():
+        raise ValueError("queries must name sessions of their own user")
+    durations = interactions.groupby("video_id")["video_duration_ms"].first()
+    unknown = ~queries["video_id"].isin(durations.index).to_numpy()
+    if unknown.any():
+        raise ValueError(
+            f"queries name videos with no interaction (no duration): "
+            f"{queries['video_id'].to_numpy()[unknown][:5].tolist()}"
+        )
+    ts = queries["timestamp"].to_numpy(dtype=np.float64)
+    rows = pd.DataFrame(
+        {
+            "raw_row": -1,
+            "user_id": queries["user_id"].to_numpy(),
+            "video_id": queries["video_id"].to_numpy(),
+            "video_duration_ms": durations.loc[queries["video_id"].to_numpy()].to_numpy(),
+            "time": pd.to_datetime(np.round(ts * 1000).astype(np.int64), unit="ms")
+            + pd.Timedelta(hours=8),  # Beijing time, as 01_data writes it
+            "date": own["date"].to_numpy(),
+            "timestamp": ts,
+            "session_id": queries["session_id"].to_numpy(),
+            "position": queries["position"].to_numpy() if "position" in queries else 0,
+            "burst": own["burst"].to_numpy(),
+            "split": QUERY_SPLIT,
+        }
+    )
+    for head in HEADS:
+        rows[head] = np.int8(0)
+    frame = pd.concat([interactions[rows.columns].astype({"split": str}), rows], ignore_index=True)
+    built = build_features(frame, side, cfg, split_mode=split_mode)
+    keep = np.flatnonzero((built.ids["split"] == QUERY_SPLIT).to_numpy())
+    ids = built.ids.iloc[keep].reset_index(drop=True)
+    return FeatureSet(ids, {n: v[keep] for n, v in built.features.items()}, built.manifest)
 
 
 def write_processed(features: FeatureSet, out_dir: str | Path) -> dict[str, int]:

@@ -28,6 +28,7 @@ from kuairec_utils.features import (
     lagged_item_stats,
     load_side_tables,
     previous_session_features,
+    query_features,
     read_manifest,
     write_processed,
 )
@@ -357,3 +358,81 @@ def test_features_are_complete_float32_and_match_the_manifest(
         days[split] = set(part["date"])
     assert sum(rows.values()) == len(tiny_interactions)
     assert max(days["train"]) < min(days["val"]) and max(days["val"]) < min(days["test"])
+
+
+# --- queries: features of videos the user could have been shown --------------------------------
+
+
+def session_start_queries(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """For every session: its first video, another video it showed, and a random video, all
+    asked at the session's start."""
+    first = frame.sort_values(["session_id", "position"]).groupby("session_id").first()
+    last = frame.sort_values(["session_id", "position"]).groupby("session_id").last()
+    videos = frame["video_id"].unique()
+    parts = []
+    for video in (first["video_id"], last["video_id"], rng.choice(videos, len(first))):
+        parts.append(
+            pd.DataFrame(
+                {
+                    "user_id": first["user_id"].to_numpy(),
+                    "video_id": np.asarray(video),
+                    "session_id": first.index.to_numpy(),
+                    "timestamp": first["timestamp"].to_numpy(),
+                    "position": first["position"].to_numpy(),  # 0 unless 01_data filtered it
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_queries_change_no_real_row_and_read_the_state_at_session_start(
+    tiny_interactions: pd.DataFrame, tiny_side, tiny_features
+) -> None:
+    frame = tiny_interactions
+    queries = session_start_queries(frame, np.random.default_rng(3))
+    got = query_features(frame, queries, tiny_side)
+    assert len(got.ids) == len(queries)
+    assert np.array_equal(got.ids["video_id"].to_numpy(), queries["video_id"].to_numpy())
+    assert got.manifest["scaler"] == tiny_features.manifest["scaler"]
+    assert got.names == tiny_features.names
+    # the session's first video asked at its start is exactly its first event
+    n = frame["session_id"].nunique()
+    first_rows = frame.sort_values(["session_id", "position"]).groupby("session_id")["raw_row"]
+    expected = by_raw_row(tiny_features, first_rows.first().to_numpy())
+    asked = pd.DataFrame({k: v[:n] for k, v in got.features.items()})
+    assert np.array_equal(asked.to_numpy(), expected.to_numpy())
+    # a later video of the session asked at the start: its own item features, the session's
+    # context and the history before the session (not the later event's)
+    last_rows = frame.sort_values(["session_id", "position"]).groupby("session_id")["raw_row"]
+    later = by_raw_row(tiny_features, last_rows.last().to_numpy())
+    asked_later = pd.DataFrame({k: v[n : 2 * n] for k, v in got.features.items()})
+    item_cols = [c for c in later.columns if c.startswith("item_")]
+    dates = frame.sort_values(["session_id", "position"]).groupby("session_id")["date"]
+    same_day = (dates.first() == dates.last()).to_numpy()  # else: another day's statistics
+    assert same_day.mean() > 0.9
+    assert np.array_equal(
+        asked_later[item_cols].to_numpy()[same_day], later[item_cols].to_numpy()[same_day]
+    )
+    assert np.array_equal(
+        asked_later["hist_complete_ema5"].to_numpy(), expected["hist_complete_ema5"].to_numpy()
+    )
+    assert (
+        asked_later["ctx_log_position"].to_numpy() == expected["ctx_log_position"].to_numpy()
+    ).all()
+    long_sessions = (frame.groupby("session_id").size() > 3).to_numpy()
+    assert (
+        asked_later["hist_log_n_events"].to_numpy()[long_sessions]
+        < later["hist_log_n_events"].to_numpy()[long_sessions]
+    ).all()
+
+
+def test_queries_must_name_known_sessions_of_their_user(
+    tiny_interactions: pd.DataFrame, tiny_side
+) -> None:
+    queries = session_start_queries(tiny_interactions, np.random.default_rng(4)).head(5)
+    with pytest.raises(ValueError, match="not in the interactions"):
+        query_features(tiny_interactions, queries.assign(session_id=-5), tiny_side)
+    with pytest.raises(ValueError, match="their own user"):
+        query_features(tiny_interactions, queries.assign(user_id=-1), tiny_side)
+    with pytest.raises(ValueError, match="lack the column"):
+        query_features(tiny_interactions, queries.drop(columns="timestamp"), tiny_side)

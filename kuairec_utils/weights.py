@@ -19,32 +19,88 @@ This module knows nothing of where the probabilities and embeddings come from (t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
-import torch
+import scipy.sparse as sp
 from scipy.optimize import minimize
 
 from kuairec_utils.heads import HEADS
 
+BLOCK_SESSIONS = 4096  # sessions per block: similar candidate counts, padded to the block's width
+
+
+@dataclass
+class _Block:
+    """Sessions of similar candidate counts, their valid candidates packed left."""
+
+    sessions: np.ndarray  # (b,) rows of the problem
+    probs: np.ndarray  # (b, c, 4) float32
+    items: np.ndarray  # (b, c) int64, 0 on padding
+    valid: np.ndarray  # (b, c) bool
+    k: np.ndarray  # (b,)
+
 
 @dataclass
 class FeedProblem:
-    """Sessions with their candidates, padded to a common width C.
+    """Sessions with their candidates (padded to a common width C on input).
 
     probs: (S, C, 4) predicted head probabilities of each candidate (HEADS order)
-    embeddings: (S, C, r) the candidates' item embeddings (possibly reduced, e.g. by PCA)
+    items: (S, C) each candidate's row in ``item_embeddings`` (anything where not valid)
+    item_embeddings: (V, r) the videos' embeddings
     valid: (S, C) which candidate slots are real (the rest is padding)
     k: (S,) feed size K_s of each session (clipped to the number of valid candidates)
     mu_obs: (S, r) mean embedding of the observed feed
+
+    Internally the sessions are grouped into blocks of similar candidate counts, so a top-K
+    pass sorts about sum_s C_s numbers, not S times the widest session's.
     """
 
-    probs: torch.Tensor
-    embeddings: torch.Tensor
-    valid: torch.Tensor
-    k: torch.Tensor
-    mu_obs: torch.Tensor
+    probs: np.ndarray
+    items: np.ndarray
+    item_embeddings: np.ndarray
+    valid: np.ndarray
+    k: np.ndarray
+    mu_obs: np.ndarray
+    blocks: list[_Block] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def from_items(
+        cls,
+        probs: np.ndarray,
+        items: np.ndarray,
+        item_embeddings: np.ndarray,
+        valid: np.ndarray,
+        k: np.ndarray,
+        mu_obs: np.ndarray,
+    ) -> FeedProblem:
+        """Check shapes and build the problem."""
+        valid = np.asarray(valid, dtype=bool)
+        s, c = valid.shape
+        probs, items = np.asarray(probs), np.asarray(items)
+        if probs.shape != (s, c, len(HEADS)):
+            raise ValueError(
+                f"probs must be (S, C, {len(HEADS)}) = ({s}, {c}, 4), got {probs.shape}"
+            )
+        if items.shape != (s, c):
+            raise ValueError(f"items must be (S, C) = ({s}, {c}), got {items.shape}")
+        item_embeddings = np.asarray(item_embeddings, dtype=np.float64)
+        if np.shape(mu_obs) != (s, item_embeddings.shape[1]):
+            raise ValueError("mu_obs must be (S, r) with r the embeddings' width")
+        items = np.where(valid, items, 0).astype(np.int64)
+        if items.size and (items.min() < 0 or items.max() >= len(item_embeddings)):
+            raise ValueError("items must index rows of item_embeddings")
+        if np.any(np.asarray(k) < 1):
+            raise ValueError("every session needs a feed of at least one video (k >= 1)")
+        if not np.isfinite(probs[valid]).all():
+            raise ValueError("probs must be finite on every valid candidate")
+        k = np.minimum(np.asarray(k, dtype=np.int64), valid.sum(axis=1))  # feed <= candidates
+        problem = cls(
+            probs.astype(np.float32), items, item_embeddings, valid, k, np.asarray(mu_obs, float)
+        )
+        problem.blocks = _make_blocks(problem.probs, items, valid, k)
+        return problem
 
     @classmethod
     def from_arrays(
@@ -55,27 +111,40 @@ class FeedProblem:
         k: np.ndarray,
         mu_obs: np.ndarray,
     ) -> FeedProblem:
-        """Check shapes and build the problem (float32 tensors on the CPU)."""
-        s, c = valid.shape
-        if probs.shape != (s, c, len(HEADS)):
+        """A problem whose candidates each have their own embedding, (S, C, r)."""
+        s, c = np.asarray(valid).shape
+        if embeddings.shape[:2] != (s, c):
             raise ValueError(
-                f"probs must be (S, C, {len(HEADS)}) = ({s}, {c}, 4), got {probs.shape}"
+                f"embeddings must be (S, C, r) = ({s}, {c}, r), got {embeddings.shape}"
             )
-        if embeddings.shape[:2] != (s, c) or mu_obs.shape != (s, embeddings.shape[2]):
-            raise ValueError("embeddings must be (S, C, r) and mu_obs (S, r)")
-        if np.any(np.asarray(k) < 1):
-            raise ValueError("every session needs a feed of at least one video (k >= 1)")
-        k = np.minimum(np.asarray(k), valid.sum(axis=1))  # a feed cannot exceed its candidates
-        return cls(
-            torch.as_tensor(probs, dtype=torch.float32),
-            torch.as_tensor(embeddings, dtype=torch.float32),
-            torch.as_tensor(valid, dtype=torch.bool),
-            torch.as_tensor(k, dtype=torch.long),
-            torch.as_tensor(mu_obs, dtype=torch.float32),
-        )
+        items = np.arange(s * c).reshape(s, c)
+        return cls.from_items(probs, items, embeddings.reshape(s * c, -1), valid, k, mu_obs)
 
     def __len__(self) -> int:
-        return int(self.valid.shape[0])
+        return len(self.k)
+
+
+def _make_blocks(
+    probs: np.ndarray, items: np.ndarray, valid: np.ndarray, k: np.ndarray
+) -> list[_Block]:
+    n_valid = valid.sum(axis=1)
+    order = np.argsort(n_valid, kind="stable")
+    blocks = []
+    for lo in range(0, len(order), BLOCK_SESSIONS):
+        rows = order[lo : lo + BLOCK_SESSIONS]
+        width = max(int(n_valid[rows].max(initial=1)), 1)
+        pack = np.argsort(~valid[rows], axis=1, kind="stable")[:, :width]  # valid slots first
+        v = np.take_along_axis(valid[rows], pack, axis=1)
+        blocks.append(
+            _Block(
+                rows,
+                np.take_along_axis(probs[rows], pack[:, :, None], axis=1),
+                np.take_along_axis(items[rows], pack, axis=1),
+                v,
+                k[rows],
+            )
+        )
+    return blocks
 
 
 def to_l1_sphere(w: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -87,21 +156,60 @@ def to_l1_sphere(w: Sequence[float] | np.ndarray) -> np.ndarray:
     return w / norm
 
 
-def simulated_feed_mask(problem: FeedProblem, w: np.ndarray) -> torch.Tensor:
-    """(S, C) mask of the top-K_s candidates of each session by ``Score_w``."""
-    score = problem.probs @ torch.as_tensor(w, dtype=torch.float32)
-    score = score.masked_fill(~problem.valid, float("-inf"))
-    order = torch.argsort(score, dim=1, descending=True, stable=True)
-    rank = torch.empty_like(order)
-    rank.scatter_(1, order, torch.arange(order.shape[1]).expand_as(order))
-    return rank < problem.k[:, None]
+def _block_scores(block: _Block, w: np.ndarray) -> np.ndarray:
+    score = block.probs @ w.astype(np.float32)
+    return np.where(block.valid, score, -np.inf)
+
+
+def _top_k(score: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's slots by decreasing score (ties: the earlier slot first) and the (b, c) mask
+    of the first k of them, in that sorted order."""
+    order = np.argsort(-score, axis=1, kind="stable")
+    return np.arange(score.shape[1])[None, :] < k[:, None], order
+
+
+def _feed_sum(
+    problem: FeedProblem, block: _Block, mask_sorted: np.ndarray, order: np.ndarray
+) -> np.ndarray:
+    """Sum of the embeddings of each session's feed (rows of ``order`` under ``mask_sorted``)."""
+    chosen = np.take_along_axis(block.items, order, axis=1)[mask_sorted]  # row-major
+    indptr = np.r_[0, np.cumsum(mask_sorted.sum(axis=1))]
+    picks = sp.csr_matrix(
+        (np.ones(len(chosen)), chosen, indptr), shape=(len(block.k), len(problem.item_embeddings))
+    )
+    return picks @ problem.item_embeddings
+
+
+def simulated_feed_mask(problem: FeedProblem, w: np.ndarray) -> np.ndarray:
+    """(S, C) mask, in the input's slots, of the top-K_s candidates by ``Score_w``."""
+    w = to_l1_sphere(w)
+    score = np.where(problem.valid, problem.probs @ w.astype(np.float32), -np.inf)
+    order = np.argsort(-score, axis=1, kind="stable")
+    mask = np.zeros_like(problem.valid)
+    top = np.arange(score.shape[1])[None, :] < problem.k[:, None]
+    np.put_along_axis(mask, order, top, axis=1)
+    return mask
+
+
+def simulated_feed_means(
+    problem: FeedProblem, w: np.ndarray, noise: np.ndarray | None = None, sigma: float = 0.0
+) -> np.ndarray:
+    """(S, r) mean embedding of each session's simulated feed, the top K_s by ``Score_w``
+    (``w`` on the L1 sphere) plus ``sigma`` times the block's ``noise`` draws when given."""
+    w = to_l1_sphere(w)
+    out = np.empty_like(problem.mu_obs)
+    for b, block in enumerate(problem.blocks):
+        score = _block_scores(block, w)
+        if noise is not None and sigma > 0:
+            score = score + sigma * noise[b]
+        top, order = _top_k(score, block.k)
+        out[block.sessions] = _feed_sum(problem, block, top, order) / block.k[:, None]
+    return out
 
 
 def session_losses(problem: FeedProblem, w: np.ndarray) -> np.ndarray:
     """``|| mu_obs(s) - mu_sim(s, w) ||^2`` of every session, (S,)."""
-    mask = simulated_feed_mask(problem, to_l1_sphere(w)).to(torch.float32)
-    mu_sim = torch.einsum("sc,scr->sr", mask, problem.embeddings) / problem.k[:, None]
-    return ((problem.mu_obs - mu_sim) ** 2).sum(dim=1).numpy().astype(np.float64)
+    return ((problem.mu_obs - simulated_feed_means(problem, w)) ** 2).sum(axis=1)
 
 
 def objective(
@@ -114,51 +222,36 @@ def objective(
     return float(np.average(losses, weights=session_weights))
 
 
-def default_starts(n_random: int = 8, seed: int = 0) -> np.ndarray:
-    """Starting points: the eight signed axes and random points, all on the L1 sphere."""
+def sphere_points(n: int, seed: int = 0) -> np.ndarray:
+    """The eight signed axes and ``n`` random points, all on the unit L1 sphere."""
     axes = np.vstack([np.eye(len(HEADS)), -np.eye(len(HEADS))])
     rng = np.random.default_rng(seed)
-    random = rng.laplace(size=(n_random, len(HEADS)))
+    random = rng.laplace(size=(n, len(HEADS)))
     return np.vstack([axes, random / np.abs(random).sum(axis=1, keepdims=True)])
+
+
+default_starts = sphere_points  # the name the first version used
 
 
 @dataclass
 class WeightEstimate:
-    """The minimiser on the L1 sphere, its objective and every start's result."""
+    """The minimiser on the L1 sphere, its objective and every point the search evaluated."""
 
     w: np.ndarray
     objective: float
-    starts: list[tuple[np.ndarray, float]]
+    evaluated: dict[tuple[float, ...], float]
 
 
-def estimate_weights(
-    problem: FeedProblem,
-    starts: np.ndarray | None = None,
-    session_weights: np.ndarray | None = None,
-    max_evaluations: int = 300,
-) -> WeightEstimate:
-    """Derivative-free minimisation of the hard objective from several starts.
-
-    Nelder-Mead moves an unconstrained 4-vector; the objective normalises it onto the L1 sphere
-    (scale invariance makes that exact). Its first simplex is wide (0.25 around the start), so
-    it steps across the objective's flat pieces; the best start wins.
-    """
-    starts = default_starts() if starts is None else np.atleast_2d(starts)
-    cache: dict[tuple[float, ...], float] = {}
-
-    def f(v: np.ndarray) -> float:
-        if not np.all(np.isfinite(v)) or np.abs(v).sum() < 1e-9:
-            return np.inf
-        w = to_l1_sphere(v)
-        key = tuple(np.round(w, 12))
-        if key not in cache:
-            cache[key] = objective(problem, w, session_weights)
-        return cache[key]
-
-    results = []
+def _search(
+    f: Callable[[np.ndarray], float],
+    starts: np.ndarray,
+    max_evaluations: int,
+    step: float,
+) -> tuple[np.ndarray, float]:
+    best = (None, np.inf)
     for start in starts:
         x0 = to_l1_sphere(start)
-        simplex = np.vstack([x0, x0 + 0.25 * np.eye(len(HEADS))])
+        simplex = np.vstack([x0, x0 + step * np.eye(len(HEADS))])
         fit = minimize(
             f,
             x0,
@@ -170,9 +263,52 @@ def estimate_weights(
                 "fatol": 0.0,
             },
         )
-        results.append((to_l1_sphere(fit.x), float(fit.fun)))
-    best = min(results, key=lambda r: r[1])
-    return WeightEstimate(best[0], best[1], results)
+        if fit.fun < best[1]:
+            best = (to_l1_sphere(fit.x), float(fit.fun))
+    return best
+
+
+def estimate_weights(
+    problem: FeedProblem,
+    starts: np.ndarray | None = None,
+    session_weights: np.ndarray | None = None,
+    max_evaluations: int = 200,
+    n_screen: int = 256,
+    n_refine: int = 3,
+    seed: int = 0,
+) -> WeightEstimate:
+    """Derivative-free minimisation of the hard objective on the L1 sphere.
+
+    First a screen: the objective at the signed axes and ``n_screen`` random points of the
+    sphere (or at ``starts`` when given); then Nelder-Mead from the ``n_refine`` best of them.
+    Nelder-Mead moves an unconstrained 4-vector that the objective normalises onto the sphere
+    (scale invariance makes that exact); its first simplex is wide (0.25 around the start), so
+    it steps across the objective's flat pieces. Every evaluated point is kept (the bootstrap
+    reuses them).
+    """
+    evaluated: dict[tuple[float, ...], float] = {}
+
+    def f(v: np.ndarray) -> float:
+        if not np.all(np.isfinite(v)) or np.abs(v).sum() < 1e-9:
+            return np.inf
+        w = to_l1_sphere(v)
+        key = tuple(np.round(w, 10))
+        if key not in evaluated:
+            evaluated[key] = objective(problem, w, session_weights)
+        return evaluated[key]
+
+    points = sphere_points(n_screen, seed) if starts is None else np.atleast_2d(starts)
+    values = np.array([f(p) for p in points])
+    best_starts = points[np.argsort(values, kind="stable")[:n_refine]]
+    w, value = _search(f, best_starts, max_evaluations, 0.25)
+    return WeightEstimate(w, value, evaluated)
+
+
+def local_points(center: np.ndarray, n: int, scale: float, seed: int = 0) -> np.ndarray:
+    """``n`` points of the L1 sphere around ``center`` (Gaussian steps of sd ``scale``)."""
+    rng = np.random.default_rng(seed)
+    steps = rng.normal(scale=scale, size=(n, len(HEADS)))
+    return np.vstack([to_l1_sphere(center + s) for s in steps])
 
 
 def bootstrap_weights(
@@ -181,19 +317,39 @@ def bootstrap_weights(
     w_hat: np.ndarray,
     n_boot: int = 100,
     seed: int = 0,
-    max_evaluations: int = 150,
+    n_grid: int = 400,
+    grid_scale: float = 0.05,
+    max_evaluations: int = 60,
 ) -> np.ndarray:
-    """(n_boot, 4) estimates on bootstrap resamples of groups (users with all their sessions),
-    each warm-started from ``w_hat``. A replicate only re-weights sessions: session i counts as
-    many times as its group was drawn."""
+    """(n_boot, 4) estimates on bootstrap resamples of groups (users with all their sessions).
+
+    A replicate only re-weights sessions (session i counts as often as its group was drawn).
+    So the session losses at a grid of points around ``w_hat`` are computed once, (n_grid, S),
+    and each replicate's objective over the grid is one matrix-vector product; its best grid
+    point then starts a short Nelder-Mead refinement on the replicate's own objective.
+    """
     groups = np.asarray(groups)
     labels, inverse = np.unique(groups, return_inverse=True)
+    grid = np.vstack([to_l1_sphere(w_hat), local_points(w_hat, n_grid, grid_scale, seed + 1)])
+    losses = np.vstack([session_losses(problem, w) for w in grid])  # (n_grid + 1, S)
     rng = np.random.default_rng(seed)
     out = np.empty((n_boot, len(HEADS)))
     for b in range(n_boot):
         draws = np.bincount(rng.integers(0, len(labels), len(labels)), minlength=len(labels))
         weights = draws[inverse].astype(np.float64)
-        out[b] = estimate_weights(problem, w_hat[None, :], weights, max_evaluations).w
+        start = grid[np.argmin(losses @ weights)]
+        cache: dict[tuple[float, ...], float] = {}
+
+        def f(v: np.ndarray, weights: np.ndarray = weights, cache: dict = cache) -> float:
+            if not np.all(np.isfinite(v)) or np.abs(v).sum() < 1e-9:
+                return np.inf
+            w = to_l1_sphere(v)
+            key = tuple(np.round(w, 10))
+            if key not in cache:
+                cache[key] = objective(problem, w, weights)
+            return cache[key]
+
+        out[b] = _search(f, start[None, :], max_evaluations, grid_scale)[0]
     return out
 
 

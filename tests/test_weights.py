@@ -60,12 +60,12 @@ def test_objective_is_invariant_to_positive_scaling() -> None:
 def test_feeds_longer_than_the_candidate_set_are_handled() -> None:
     problem, _ = synthetic(n_sessions=50, n_cand=6)
     k = np.full(50, 10)  # more than the (up to) 6 candidates
-    valid = problem.valid.numpy()
-    again = FeedProblem.from_arrays(
-        problem.probs.numpy(), problem.embeddings.numpy(), valid, k, problem.mu_obs.numpy()
+    valid = problem.valid
+    again = FeedProblem.from_items(
+        problem.probs, problem.items, problem.item_embeddings, valid, k, problem.mu_obs
     )
-    assert (again.k.numpy() == valid.sum(axis=1)).all()
-    mask = simulated_feed_mask(again, W_TRUE).numpy()
+    assert (again.k == valid.sum(axis=1)).all()
+    mask = simulated_feed_mask(again, W_TRUE)
     assert (mask == valid).all()  # every real candidate is in the feed, no padding
     assert np.isfinite(objective(again, W_TRUE))
 
@@ -103,3 +103,28 @@ def test_candidates_are_the_feed_plus_available_others_by_shows() -> None:
     assert all((a == b).all() for a, b in zip(cands, again, strict=True))
     few = sample_candidates(np.array([1]), [np.array([25])], shows, n_others=100)
     assert len(few[0]) == 30  # all 29 other available videos, no more
+
+
+def test_blocked_feed_means_equal_the_dense_mask_computation() -> None:
+    from kuairec_utils import weights
+
+    problem, _ = synthetic(n_sessions=900, seed=5)
+    old = weights.BLOCK_SESSIONS
+    try:
+        weights.BLOCK_SESSIONS = 128  # several blocks of different widths
+        small = FeedProblem.from_items(
+            problem.probs,
+            problem.items,
+            problem.item_embeddings,
+            problem.valid,
+            problem.k,
+            problem.mu_obs,
+        )
+    finally:
+        weights.BLOCK_SESSIONS = old
+    assert len(small.blocks) == 8
+    w = np.array([0.1, -0.3, 0.2, -0.4])
+    mask = simulated_feed_mask(small, w)
+    assert (mask.sum(axis=1) == small.k).all() and not (mask & ~small.valid).any()
+    dense = np.einsum("sc,scr->sr", mask, small.item_embeddings[small.items]) / small.k[:, None]
+    assert np.allclose(weights.simulated_feed_means(small, w), dense)

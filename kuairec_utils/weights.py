@@ -180,6 +180,21 @@ def _feed_sum(
     return picks @ problem.item_embeddings
 
 
+def feed_mean_embeddings(
+    items: np.ndarray, mask: np.ndarray, item_embeddings: np.ndarray
+) -> np.ndarray:
+    """(S, r) mean embedding of the candidates under ``mask`` in each row of ``items``, without
+    materialising an (S, C, r) array."""
+    rows, slots = np.nonzero(mask)
+    counts = np.bincount(rows, minlength=len(mask)).astype(np.float64)
+    if (counts == 0).any():
+        raise ValueError("every session needs at least one video under the mask")
+    picks = sp.csr_matrix(
+        (1.0 / counts[rows], (rows, items[rows, slots])), shape=(len(mask), len(item_embeddings))
+    )
+    return picks @ np.asarray(item_embeddings, dtype=np.float64)
+
+
 def simulated_feed_mask(problem: FeedProblem, w: np.ndarray) -> np.ndarray:
     """(S, C) mask, in the input's slots, of the top-K_s candidates by ``Score_w``."""
     w = to_l1_sphere(w)
@@ -365,6 +380,7 @@ def sample_candidates(
     daily_shows: np.ndarray,
     n_others: int,
     seed: int = 0,
+    user: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Each session's candidate set: its observed videos, then ``n_others`` other videos
     available that day, drawn without replacement in proportion to that day's ``show_cnt``
@@ -373,14 +389,24 @@ def sample_candidates(
     day_index: (S,) the session's day, a row of ``daily_shows``
     observed: S arrays of video indices (the observed feed, in order)
     daily_shows: (n_days, n_videos) show counts; zero where a video was not available
+    user: (S,) the sessions' users, given in time order within each user: then the others
+        exclude the videos a user was shown in an earlier session (a platform rarely shows a
+        video twice; the logs say how rarely)
     """
     if n_others < 0:
         raise ValueError(f"n_others must be non-negative, got {n_others}")
     rng = np.random.default_rng(seed)
+    seen: dict[int, np.ndarray] = {}
+    users = np.full(len(observed), -1) if user is None else np.asarray(user)
     out = []
-    for day, feed in zip(np.asarray(day_index), observed, strict=True):
+    for day, feed, u in zip(np.asarray(day_index), observed, users, strict=True):
+        feed = np.asarray(feed, dtype=np.int64)
         weights = daily_shows[day].astype(np.float64).copy()
-        weights[np.asarray(feed, dtype=np.int64)] = 0.0  # others are not already in the feed
+        weights[feed] = 0.0  # others are not already in the feed
+        if user is not None:
+            shown = seen.setdefault(int(u), np.zeros(daily_shows.shape[1], dtype=bool))
+            weights[shown] = 0.0
+            shown[feed] = True
         available = int((weights > 0).sum())
         take = min(n_others, available)
         # Efraimidis-Spirakis: the largest log(u)/w keys are a weighted sample without replacement
@@ -388,5 +414,83 @@ def sample_candidates(
             weights > 0, np.log(rng.random(len(weights))) / np.maximum(weights, 1e-300), -np.inf
         )
         others = np.argpartition(-keys, take)[:take] if take else np.zeros(0, dtype=np.int64)
-        out.append(np.concatenate([np.asarray(feed, dtype=np.int64), np.sort(others)]))
+        out.append(np.concatenate([feed, np.sort(others)]))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The noise-aware estimator: a rank-ordered logit of the observed feed
+
+
+@dataclass
+class RankLogitEstimate:
+    """``w`` on the L1 sphere, the ranking noise's scale in score units and the fit."""
+
+    w: np.ndarray
+    noise_scale: float  # 1 / |beta|_1: the Gumbel scale of the noise, in units of Score_w
+    beta: np.ndarray
+    log_likelihood: float  # mean per shown video
+
+
+def _rank_logit(
+    beta: np.ndarray, probs: np.ndarray, valid: np.ndarray, shown: np.ndarray, weights: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Weighted negative log-likelihood of the shown order and its gradient in beta."""
+    u = np.where(valid, probs @ beta, -np.inf)
+    top = u.max(axis=1, keepdims=True)
+    e = np.exp(u - top)  # 0 on padding
+    tail = np.cumsum(e[:, ::-1], axis=1)[:, ::-1]  # sum over the slots from i on
+    tail_p = np.cumsum((e[:, :, None] * probs)[:, ::-1], axis=1)[:, ::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_tail = np.log(tail) + top
+        term = np.where(shown, u - log_tail, 0.0)
+        grad_term = np.where(shown[:, :, None], probs - tail_p / tail[:, :, None], 0.0)
+    nll = -float(weights @ term.sum(axis=1))
+    grad = -np.einsum("s,scj->j", weights, grad_term)
+    return nll, grad
+
+
+def rank_logit_weights(
+    problem: FeedProblem,
+    session_weights: np.ndarray | None = None,
+    start: np.ndarray | None = None,
+) -> RankLogitEstimate:
+    """Head weights and the ranking noise's scale, jointly, by maximum likelihood.
+
+    The platform's feed is read as the top K_s of ``Score_w + noise``, shown in the order of
+    the noisy scores. With Gumbel noise of scale ``sigma`` the shown order has the Plackett-Luce
+    (rank-ordered, or "exploded", logit) likelihood: the video in position i is the choice among
+    the candidates not shown before it, with utility ``beta . p``, ``beta = w / sigma``. So the
+    scale of beta measures the noise and its direction is w (``w = beta / |beta|_1``). The
+    likelihood is concave in beta; L-BFGS with the exact gradient finds its maximum. The
+    observed feed must fill slots 0..K_s-1 in the order shown (``feeds.candidate_table``).
+    """
+    probs = np.nan_to_num(problem.probs.astype(np.float64))
+    valid = problem.valid
+    shown = np.arange(valid.shape[1])[None, :] < problem.k[:, None]
+    weights = np.ones(len(problem)) if session_weights is None else np.asarray(session_weights)
+    total = float(weights @ problem.k)
+    x0 = np.zeros(len(HEADS)) if start is None else np.asarray(start, dtype=np.float64)
+    fit = minimize(
+        lambda b: tuple(v / total for v in _rank_logit(b, probs, valid, shown, weights)),
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 500, "gtol": 1e-9, "ftol": 1e-14},
+    )
+    beta = fit.x
+    return RankLogitEstimate(to_l1_sphere(beta), 1.0 / np.abs(beta).sum(), beta, -float(fit.fun))
+
+
+def bootstrap_rank_logit(
+    problem: FeedProblem, groups: np.ndarray, beta_hat: np.ndarray, n_boot: int = 100, seed: int = 0
+) -> np.ndarray:
+    """(n_boot, 4) rank-logit estimates of w on bootstrap resamples of groups (users with all
+    their sessions), each warm-started from ``beta_hat``."""
+    labels, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_boot, len(HEADS)))
+    for b in range(n_boot):
+        draws = np.bincount(rng.integers(0, len(labels), len(labels)), minlength=len(labels))
+        out[b] = rank_logit_weights(problem, draws[inverse].astype(np.float64), beta_hat).w
     return out

@@ -161,3 +161,41 @@ def test_04_gnn_vs_oracle_notebook(trained: Path, tiny_sim: Path, tiny_processed
         assert row in table
     for plot in ("04_roc.png", "04_calibration.png"):
         assert (trained / "figures" / plot).stat().st_size > 10_000
+
+
+def test_05_head_weights_notebook(
+    trained: Path, tiny_sim: Path, tiny_interim: Path, tiny_processed: Path
+) -> None:
+    out = trained / "weights"
+    common = {
+        "interim_dir": str(tiny_interim),
+        "processed_dir": str(tiny_processed),
+        "raw_dir": str(tiny_sim),
+        "models_dir": str(trained / "models"),
+        "metrics_dir": str(out / "metrics"),
+        "model": "gnn_h8",
+        "n_others": 20,
+        "n_screen": 8,
+        "max_evaluations": 40,
+        "n_boot": 5,
+    }
+    run_notebook("05_head_weights.ipynb", out, **common)
+    record = json.loads((out / "metrics" / "weights.json").read_text())
+    heads = ["complete", "long", "rewatch", "negative"]
+    assert list(record["w"]) == heads and sum(abs(v) for v in record["w"].values()) == (
+        pytest.approx(1.0)
+    )
+    assert all(record["ci95"][h][0] <= record["ci95"][h][1] for h in heads)
+    assert set(record["w_true"]) == set(heads) and record["n_sessions"] > 100
+    assert 0 <= record["rank_logit"]["max_abs_error"] <= 2
+    import pandas as pd
+
+    feeds = pd.read_parquet(trained / "models" / "head_weights" / "feeds.parquet")
+    per_session = feeds.groupby("session_id")[["observed", "simulated"]].sum()
+    assert (per_session["observed"] == per_session["simulated"]).all()  # K_s videos each
+    assert len(per_session) == record["n_sessions"]
+    # a second run reads the cached candidate probabilities and gives the same metrics
+    nb = run_notebook("05_head_weights.ipynb", out, **common)
+    printed = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    assert "read from" in printed
+    assert json.loads((out / "metrics" / "weights.json").read_text()) == record

@@ -128,3 +128,36 @@ def test_blocked_feed_means_equal_the_dense_mask_computation() -> None:
     assert (mask.sum(axis=1) == small.k).all() and not (mask & ~small.valid).any()
     dense = np.einsum("sc,scr->sr", mask, small.item_embeddings[small.items]) / small.k[:, None]
     assert np.allclose(weights.simulated_feed_means(small, w), dense)
+
+
+def test_candidates_can_exclude_what_the_user_was_shown_before() -> None:
+    from kuairec_utils.weights import sample_candidates
+
+    shows = np.ones((1, 30))
+    feeds = [np.arange(0, 10), np.arange(10, 12), np.arange(12, 14)]
+    users = np.array([0, 0, 1])
+    cands = sample_candidates(np.zeros(3, int), feeds, shows, n_others=100, user=users)
+    assert len(cands[1]) == 2 + 18  # not the user's 10 earlier videos
+    assert not set(cands[1][2:]) & set(range(10))
+    assert len(cands[2]) == 2 + 28  # another user: everything else
+
+
+def test_rank_logit_recovers_w_and_the_noise_scale_from_gumbel_ranked_feeds() -> None:
+    from kuairec_utils.weights import bootstrap_rank_logit, rank_logit_weights
+
+    rng = np.random.default_rng(8)
+    s, c, sigma = 3000, 30, 0.05
+    probs = rng.beta(2, 3, size=(s, c, 4))
+    k = rng.integers(2, 9, size=s)
+    noisy = probs @ W_TRUE + sigma * rng.gumbel(size=(s, c))
+    order = np.argsort(-noisy, axis=1)  # shown first: the highest noisy score
+    probs = np.take_along_axis(probs, order[:, :, None], axis=1)  # observed feed in slots 0..k-1
+    valid = np.ones((s, c), dtype=bool)
+    emb = probs[:, :, :2]
+    problem = FeedProblem.from_arrays(probs, emb, valid, k, emb[:, :2].mean(axis=1))
+    fit = rank_logit_weights(problem)
+    assert np.abs(fit.w - W_TRUE).max() < 0.03, fit.w
+    assert fit.noise_scale == pytest.approx(sigma, rel=0.15)
+    draws = bootstrap_rank_logit(problem, np.arange(s) // 10, fit.beta, n_boot=20, seed=1)
+    lo, hi = np.quantile(draws, [0.025, 0.975], axis=0)
+    assert ((lo - 0.005 <= W_TRUE) & (W_TRUE <= hi + 0.005)).all(), (lo, hi)

@@ -1,0 +1,179 @@
+"""Logged feeds, their candidate sets and the value model's view of them (notebook 05).
+
+The head-weight estimator (``weights``) needs, for every session, the observed feed, a candidate
+set and every candidate's predicted head probabilities at the session's start. This module
+builds them from the study's tables:
+
+- ``session_feeds``: one row per session of 01_data's interactions, with its feed in order;
+- ``daily_show_matrix``: each day's ``show_cnt`` of every video (``item_daily_features``), the
+  pool the candidates are drawn from;
+- ``candidate_table``: the observed feed plus N others per session (``weights.sample_candidates``);
+- ``load_gnn`` and ``score_candidates``: the trained GNN of 04 scores every (user, candidate) at
+  the session's start, once, from features computed as if the candidate had been shown first
+  (``features.query_features``: the state before the session, position 0).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from kuairec_utils.features import FeatureConfig, SideTables, query_features
+from kuairec_utils.heads import HEADS
+from kuairec_utils.models import Dataset, GCNValueModel, normalized_adjacency
+from kuairec_utils.weights import sample_candidates
+
+MODEL_CONFIG = "config.json"  # the architecture of a saved GNN, beside model.pt
+
+
+def session_feeds(interactions: pd.DataFrame) -> pd.DataFrame:
+    """One row per session, in time order within each user: ids, start, date, burst, split,
+    ``k`` (videos shown) and ``feed`` (their video ids, by position)."""
+    rows = interactions.sort_values(["session_id", "position"], kind="stable")
+    grouped = rows.groupby("session_id", sort=False)
+    sessions = grouped.agg(
+        user_id=("user_id", "first"),
+        start=("timestamp", "min"),
+        date=("date", "first"),
+        burst=("burst", "first"),
+        split=("split", "first"),
+        k=("video_id", "size"),
+    )
+    sessions["feed"] = grouped["video_id"].agg(lambda v: v.to_numpy())
+    sessions = sessions.reset_index()
+    order = np.lexsort((sessions["start"].to_numpy(), sessions["user_id"].to_numpy()))
+    return sessions.iloc[order].reset_index(drop=True)
+
+
+def daily_show_matrix(
+    item_daily: pd.DataFrame, video_ids: np.ndarray, dates: np.ndarray
+) -> np.ndarray:
+    """(len(dates), len(video_ids)) ``show_cnt`` of each video on each date (0 if no row)."""
+    frame = item_daily[["date", "video_id", "show_cnt"]].dropna()
+    frame = frame[frame["video_id"].isin(video_ids) & frame["date"].isin(dates)]
+    out = np.zeros((len(dates), len(video_ids)))
+    row = np.searchsorted(dates, frame["date"].to_numpy())
+    col = np.searchsorted(video_ids, frame["video_id"].to_numpy())
+    np.add.at(out, (row, col), frame["show_cnt"].to_numpy(dtype=np.float64))
+    return out
+
+
+def candidate_table(
+    sessions: pd.DataFrame,
+    item_ids: np.ndarray,
+    daily: pd.DataFrame,
+    n_others: int,
+    seed: int,
+    exclude_seen: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates of every session as a padded (S, C) array of rows of ``item_ids`` and its
+    valid mask; the observed feed fills the first ``k`` slots, in order."""
+    dates = np.unique(sessions["date"].to_numpy())
+    shows = daily_show_matrix(daily, item_ids, dates)
+    feeds = [np.searchsorted(item_ids, f) for f in sessions["feed"]]
+    if any((item_ids[f] != v).any() for f, v in zip(feeds, sessions["feed"], strict=True)):
+        raise ValueError("a feed holds a video the model has no node for")
+    cands = sample_candidates(
+        np.searchsorted(dates, sessions["date"].to_numpy()),
+        feeds,
+        shows,
+        n_others,
+        seed,
+        user=sessions["user_id"].to_numpy() if exclude_seen else None,
+    )
+    width = max(len(c) for c in cands)
+    items = np.zeros((len(cands), width), dtype=np.int64)
+    valid = np.zeros((len(cands), width), dtype=bool)
+    for s, c in enumerate(cands):
+        items[s, : len(c)], valid[s, : len(c)] = c, True
+    return items, valid
+
+
+def save_model_config(folder: str | Path, **config: Any) -> None:
+    """Write the architecture of a GNN beside its weights (04 does this)."""
+    (Path(folder) / MODEL_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+
+
+def load_gnn(folder: str | Path, data: Dataset) -> GCNValueModel:
+    """The GNN saved by 04 in ``folder`` (``model.pt`` + ``config.json``), over the training
+    graph of ``data``, on the CPU in eval mode."""
+    folder = Path(folder)
+    for name in ("model.pt", MODEL_CONFIG):
+        if not (folder / name).exists():
+            raise FileNotFoundError(f"{folder / name} is missing: run the 04_gnn stage first")
+    config = json.loads((folder / MODEL_CONFIG).read_text())
+    if config.get("feature_names") != data.feature_names:
+        raise ValueError(f"{folder}: the model was trained on other features than these")
+    train = data.splits["train"]
+    adjacency = normalized_adjacency(train.user, train.item, data.n_users, data.n_items)
+    model = GCNValueModel(
+        data.n_users,
+        data.n_items,
+        len(data.feature_names),
+        adjacency,
+        hidden=config["hidden"],
+        mlp_hidden=config["mlp_hidden"],
+        n_layers=config["n_layers"],
+        dropout=config["dropout"],
+        layer_mix=config["layer_mix"],
+        product=config["edge_input"] == "product",
+    )
+    model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def score_candidates(
+    model: GCNValueModel,
+    data: Dataset,
+    interactions: pd.DataFrame,
+    side: SideTables,
+    sessions: pd.DataFrame,
+    items: np.ndarray,
+    valid: np.ndarray,
+    feature_cfg: FeatureConfig,
+    split_mode: str = "global",
+    max_rows: int = 1_500_000,
+    progress: bool = True,
+) -> np.ndarray:
+    """(S, C, 4) predicted head probabilities of every valid candidate at its session's start
+    (NaN on padding), in chunks of sessions of at most ``max_rows`` candidates."""
+    probs = np.full((*items.shape, len(HEADS)), np.nan, dtype=np.float32)
+    counts = valid.sum(axis=1)
+    bounds = np.r_[0, np.cumsum(counts)]
+    cuts = np.searchsorted(bounds, np.arange(0, bounds[-1], max_rows), side="right") - 1
+    edges = np.unique(np.r_[cuts, len(sessions)])
+    with torch.no_grad():
+        h = model.propagate()
+        for lo, hi in tqdm(list(zip(edges[:-1], edges[1:], strict=True)), disable=not progress):
+            rows, slots = np.nonzero(valid[lo:hi])
+            part = sessions.iloc[lo:hi]
+            queries = pd.DataFrame(
+                {
+                    "user_id": part["user_id"].to_numpy()[rows],
+                    "video_id": data.item_ids[items[lo:hi][rows, slots]],
+                    "session_id": part["session_id"].to_numpy()[rows],
+                    "timestamp": part["start"].to_numpy()[rows],
+                }
+            )
+            built = query_features(interactions, queries, side, feature_cfg, split_mode)
+            x = np.column_stack([built.features[n] for n in data.feature_names])
+            user = np.searchsorted(data.user_ids, queries["user_id"].to_numpy())
+            item = items[lo:hi][rows, slots]
+            out = np.empty((len(x), len(HEADS)), dtype=np.float32)
+            for a in range(0, len(x), 65536):
+                sl = slice(a, a + 65536)
+                logits = model.score_edges(
+                    h,
+                    torch.from_numpy(x[sl]),
+                    torch.from_numpy(user[sl]),
+                    torch.from_numpy(item[sl]),
+                )
+                out[sl] = torch.sigmoid(logits).numpy()
+            probs[lo + rows, slots] = out
+    return probs

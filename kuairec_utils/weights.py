@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import minimize
+from scipy.stats import rankdata
 
 from kuairec_utils.heads import HEADS
 
@@ -434,8 +435,9 @@ class RankLogitEstimate:
 
 def _rank_logit(
     beta: np.ndarray, probs: np.ndarray, valid: np.ndarray, shown: np.ndarray, weights: np.ndarray
-) -> tuple[float, np.ndarray]:
-    """Weighted negative log-likelihood of the shown order and its gradient in beta."""
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Weighted negative log-likelihood of the shown order, its gradient in beta and each
+    session's (unweighted) gradient."""
     u = np.where(valid, probs @ beta, -np.inf)
     top = u.max(axis=1, keepdims=True)
     e = np.exp(u - top)  # 0 on padding
@@ -446,8 +448,8 @@ def _rank_logit(
         term = np.where(shown, u - log_tail, 0.0)
         grad_term = np.where(shown[:, :, None], probs - tail_p / tail[:, :, None], 0.0)
     nll = -float(weights @ term.sum(axis=1))
-    grad = -np.einsum("s,scj->j", weights, grad_term)
-    return nll, grad
+    per_session = -grad_term.sum(axis=1)  # (b, 4): each session's gradient
+    return nll, weights @ per_session, per_session
 
 
 def rank_logit_weights(
@@ -465,32 +467,86 @@ def rank_logit_weights(
     likelihood is concave in beta; L-BFGS with the exact gradient finds its maximum. The
     observed feed must fill slots 0..K_s-1 in the order shown (``feeds.candidate_table``).
     """
-    probs = np.nan_to_num(problem.probs.astype(np.float64))
-    valid = problem.valid
-    shown = np.arange(valid.shape[1])[None, :] < problem.k[:, None]
     weights = np.ones(len(problem)) if session_weights is None else np.asarray(session_weights)
+    blocks = [
+        (
+            np.nan_to_num(b.probs.astype(np.float64)),
+            b.valid,
+            np.arange(b.valid.shape[1])[None, :] < b.k[:, None],
+            b.sessions,
+        )
+        for b in problem.blocks
+    ]
     total = float(weights @ problem.k)
+
+    def f(beta: np.ndarray) -> tuple[float, np.ndarray]:
+        nll, grad = 0.0, np.zeros(len(HEADS))
+        for probs, valid, shown, rows in blocks:
+            n, g, _ = _rank_logit(beta, probs, valid, shown, weights[rows])
+            nll, grad = nll + n, grad + g
+        return nll / total, grad / total
+
     x0 = np.zeros(len(HEADS)) if start is None else np.asarray(start, dtype=np.float64)
     fit = minimize(
-        lambda b: tuple(v / total for v in _rank_logit(b, probs, valid, shown, weights)),
-        x0,
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": 500, "gtol": 1e-9, "ftol": 1e-14},
+        f, x0, jac=True, method="L-BFGS-B", options={"maxiter": 500, "gtol": 1e-9, "ftol": 1e-14}
     )
     beta = fit.x
     return RankLogitEstimate(to_l1_sphere(beta), 1.0 / np.abs(beta).sum(), beta, -float(fit.fun))
 
 
+def _session_gradients(problem: FeedProblem, beta: np.ndarray) -> np.ndarray:
+    """(S, 4) each session's gradient of the negative log-likelihood at beta."""
+    out = np.empty((len(problem), len(HEADS)))
+    for b in problem.blocks:
+        shown = np.arange(b.valid.shape[1])[None, :] < b.k[:, None]
+        probs = np.nan_to_num(b.probs.astype(np.float64))
+        out[b.sessions] = _rank_logit(beta, probs, b.valid, shown, np.ones(len(b.k)))[2]
+    return out
+
+
 def bootstrap_rank_logit(
-    problem: FeedProblem, groups: np.ndarray, beta_hat: np.ndarray, n_boot: int = 100, seed: int = 0
+    problem: FeedProblem,
+    groups: np.ndarray,
+    beta_hat: np.ndarray,
+    n_boot: int = 100,
+    seed: int = 0,
+    step: float = 1e-4,
 ) -> np.ndarray:
     """(n_boot, 4) rank-logit estimates of w on bootstrap resamples of groups (users with all
-    their sessions), each warm-started from ``beta_hat``."""
+    their sessions), by the one-step (score) bootstrap.
+
+    A replicate re-weights sessions by how often their group was drawn, m_s. Its estimate is
+    one Newton step from beta_hat: ``beta_b = beta_hat - H^-1 sum_s m_s g_s``, with g_s the
+    sessions' gradients at beta_hat and H the Hessian of the full sample (by central
+    differences of the gradient). The full sample's gradient is zero at beta_hat, so this is
+    first-order equivalent to re-fitting every replicate, at the cost of one gradient pass.
+    """
     labels, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    beta_hat = np.asarray(beta_hat, dtype=np.float64)
+    grads = _session_gradients(problem, beta_hat)
+    hessian = np.empty((len(HEADS), len(HEADS)))
+    for j in range(len(HEADS)):
+        e = np.eye(len(HEADS))[j] * step
+        up = _session_gradients(problem, beta_hat + e).sum(axis=0)
+        down = _session_gradients(problem, beta_hat - e).sum(axis=0)
+        hessian[:, j] = (up - down) / (2 * step)
+    hessian = (hessian + hessian.T) / 2
     rng = np.random.default_rng(seed)
     out = np.empty((n_boot, len(HEADS)))
     for b in range(n_boot):
         draws = np.bincount(rng.integers(0, len(labels), len(labels)), minlength=len(labels))
-        out[b] = rank_logit_weights(problem, draws[inverse].astype(np.float64), beta_hat).w
+        weights = draws[inverse].astype(np.float64)
+        beta = beta_hat - np.linalg.solve(hessian, weights @ grads)
+        out[b] = to_l1_sphere(beta)
     return out
+
+
+def within_session_auc(score: np.ndarray, shown: np.ndarray) -> float:
+    """AUC of ``score`` for shown against not-shown candidates of one session (NaN if either
+    group is empty): how strongly a feed is selected on that score."""
+    shown = np.asarray(shown, dtype=bool)
+    n1, n0 = int(shown.sum()), int((~shown).sum())
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    ranks = rankdata(score)
+    return float((ranks[shown].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))

@@ -1,0 +1,231 @@
+"""The residual treatment, session selectivity and the causal regressions (notebook 06).
+
+DESIGN.md section 7. A session's *residual* is how much better (in ``Score_w*`` units) the feed
+it got was than the feed a deterministic top-K would have given it:
+``r_s = mean Score_w*(observed feed) - mean Score_w*(simulated feed)``. The ranking noise that
+makes it non-zero is exogenous, so its effect on the user's next session is identified.
+
+A session's *selectivity* ``c_s`` comes from a threshold model of quick skips,
+``P(skip of video i in session s) = sigmoid(c_s - b x_i - g' z_i)``, with ``x_i`` the value
+model's engagement index of the video and ``z_i`` optional common covariates (position); the
+``c_s`` (one per session) and the common slopes are estimated together by maximum likelihood
+with vectorised Newton steps (``selectivity_mle``). A weak normal prior on ``c_s`` keeps sessions
+with no skips (or only skips) finite without dropping them; every ``c_s`` gets its standard
+error, and the regressions weight by precision rather than shrinking ``c_s`` toward the user's
+mean (which would attenuate exactly the within-user variation they use).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from kuairec_utils.heads import HEADS
+from kuairec_utils.weights import FeedProblem, simulated_feed_mask, to_l1_sphere
+
+
+@dataclass
+class SelectivityFit:
+    """Per-session thresholds, their standard errors and the common slopes."""
+
+    c: np.ndarray  # (S,) c_s, sessions numbered 0..S-1
+    se: np.ndarray  # (S,) standard error of each c_s (posterior sd under the weak prior)
+    slopes: np.ndarray  # (p,) g: coefficients of the covariates, b = slopes[0] for x
+    slopes_se: np.ndarray  # (p,)
+    prior_mean: float
+    prior_sd: float
+    iterations: int
+    log_posterior: float
+
+
+def _log_posterior(
+    eta: np.ndarray, y: np.ndarray, c: np.ndarray, prior_mean: float, prior_sd: float
+) -> float:
+    log_lik = float(np.sum(y * eta - np.logaddexp(0.0, eta)))
+    return log_lik - float(np.sum((c - prior_mean) ** 2)) / (2 * prior_sd**2)
+
+
+def selectivity_mle(
+    session: np.ndarray,
+    skip: np.ndarray,
+    covariates: np.ndarray,
+    prior_sd: float = 3.0,
+    max_iter: int = 100,
+    tol: float = 1e-9,
+) -> SelectivityFit:
+    """Maximum (penalised) likelihood of ``logit P(skip_i) = c_s(i) - covariates_i . g``.
+
+    session: (n,) 0..S-1, the session of each shown video
+    skip: (n,) 0/1 quick skips
+    covariates: (n, p) common covariates (the engagement index first)
+    prior_sd: sd of the weak normal prior on every c_s, centred on the pooled intercept
+
+    Newton's method on all S + p parameters at once: the Hessian is a diagonal block for the
+    c_s bordered by p dense rows, so each step solves a p x p Schur complement and is O(n).
+    Steps halve until the log posterior rises. The standard errors are the square roots of the
+    diagonal of the inverse negative Hessian at the optimum.
+    """
+    session = np.asarray(session, dtype=np.int64)
+    y = np.asarray(skip, dtype=np.float64)
+    z = np.atleast_2d(np.asarray(covariates, dtype=np.float64).T).T
+    n, p = z.shape
+    if len(session) != n or len(y) != n:
+        raise ValueError("session, skip and covariates must have one row per shown video")
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError("skip must be 0 or 1")
+    if not np.isfinite(z).all():
+        raise ValueError("covariates must be finite")
+    if not prior_sd > 0:
+        raise ValueError(f"prior_sd must be positive, got {prior_sd}")
+    n_sessions = int(session.max()) + 1 if n else 0
+    rate = np.clip(y.mean(), 1e-4, 1 - 1e-4)
+    prior_mean = float(np.log(rate / (1 - rate)))
+    c = np.full(n_sessions, prior_mean)
+    g = np.zeros(p)
+    eta = c[session] - z @ g
+    current = _log_posterior(eta, y, c, prior_mean, prior_sd)
+    inv_prior = 1.0 / prior_sd**2
+    iterations = 0
+    for iterations in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
+        pi = expit(eta)
+        resid = y - pi
+        weight = pi * (1 - pi)
+        # gradient of the log posterior; eta = c_s - z g
+        grad_c = (
+            np.bincount(session, weights=resid, minlength=n_sessions) - (c - prior_mean) * inv_prior
+        )
+        grad_g = -(z.T @ resid)
+        # negative Hessian blocks: a (diagonal, c), bmat (c x g), d (g x g)
+        a = np.bincount(session, weights=weight, minlength=n_sessions) + inv_prior
+        bmat = -np.column_stack(
+            [np.bincount(session, weights=weight * z[:, j], minlength=n_sessions) for j in range(p)]
+        )
+        d = (z * weight[:, None]).T @ z
+        schur = d - bmat.T @ (bmat / a[:, None])
+        step_g = np.linalg.solve(schur, grad_g - bmat.T @ (grad_c / a))
+        step_c = (grad_c - bmat @ step_g) / a
+        t = 1.0
+        while True:
+            c_new, g_new = c + t * step_c, g + t * step_g
+            eta_new = c_new[session] - z @ g_new
+            value = _log_posterior(eta_new, y, c_new, prior_mean, prior_sd)
+            if value >= current - 1e-12 or t < 1e-6:
+                break
+            t /= 2
+        c, g, eta = c_new, g_new, eta_new
+        change = value - current
+        current = value
+        if max(np.abs(t * step_c).max(initial=0.0), np.abs(t * step_g).max()) < tol or (
+            0 <= change < tol * max(1.0, abs(current))
+        ):
+            break
+    # standard errors at the optimum
+    pi = expit(eta)
+    weight = pi * (1 - pi)
+    a = np.bincount(session, weights=weight, minlength=n_sessions) + inv_prior
+    bmat = -np.column_stack(
+        [np.bincount(session, weights=weight * z[:, j], minlength=n_sessions) for j in range(p)]
+    )
+    d = (z * weight[:, None]).T @ z
+    cov_g = np.linalg.inv(d - bmat.T @ (bmat / a[:, None]))
+    u = bmat / a[:, None]
+    var_c = 1.0 / a + np.einsum("sj,jk,sk->s", u, cov_g, u)
+    return SelectivityFit(
+        c, np.sqrt(var_c), g, np.sqrt(np.diag(cov_g)), prior_mean, prior_sd, iterations, current
+    )
+
+
+def feed_residuals(
+    probs: np.ndarray,
+    valid: np.ndarray,
+    k: np.ndarray,
+    w: np.ndarray,
+    item_embeddings: np.ndarray | None = None,
+    items: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Each session's residual against the simulated feed (top K_s of its valid candidates by
+    ``Score_w``), the observed feed filling slots 0..K_s-1: ``score_observed``,
+    ``score_simulated``, ``residual`` and, with embeddings, ``embedding_distance`` (the distance
+    between the two feeds' mean embeddings)."""
+    w = to_l1_sphere(w)
+    k = np.minimum(np.asarray(k), valid.sum(axis=1))
+    shown = (np.arange(valid.shape[1])[None, :] < k[:, None]) & valid
+    score = np.where(valid, np.nan_to_num(probs) @ w.astype(np.float32), 0.0).astype(np.float64)
+    dummy = np.zeros((probs.shape[0], probs.shape[1]), dtype=np.int64)
+    problem = FeedProblem.from_items(
+        np.nan_to_num(probs), dummy, np.zeros((1, 1)), valid, k, np.zeros((len(k), 1))
+    )
+    simulated = simulated_feed_mask(problem, w)
+    out = pd.DataFrame(
+        {
+            "score_observed": (score * shown).sum(axis=1) / k,
+            "score_simulated": (score * simulated).sum(axis=1) / k,
+        }
+    )
+    out["residual"] = out["score_observed"] - out["score_simulated"]
+    if item_embeddings is not None and items is not None:
+        from kuairec_utils.weights import feed_mean_embeddings
+
+        mu_obs = feed_mean_embeddings(items, shown, item_embeddings)
+        mu_sim = feed_mean_embeddings(items, simulated, item_embeddings)
+        out["embedding_distance"] = np.sqrt(((mu_obs - mu_sim) ** 2).sum(axis=1))
+    return out
+
+
+def split_candidates(valid: np.ndarray, k: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two valid masks over disjoint random halves of each session's other candidates, both
+    holding the observed feed (slots 0..K_s-1): two independent measurements of the residual."""
+    rng = np.random.default_rng(seed)
+    shown = np.arange(valid.shape[1])[None, :] < np.asarray(k)[:, None]
+    half = rng.random(valid.shape) < 0.5
+    others = valid & ~shown
+    return shown & valid | (others & half), shown & valid | (others & ~half)
+
+
+def lagged(frame: pd.DataFrame, column: str, by: str, order: str, lag: int) -> np.ndarray:
+    """``column`` of the same ``by`` group's row ``lag`` places earlier in ``order`` (lag > 0) or
+    later (lag < 0); NaN where there is none."""
+    ordered = frame.sort_values([by, order], kind="stable")
+    shifted = ordered.groupby(by, sort=False)[column].shift(lag)
+    return shifted.reindex(frame.index).to_numpy()
+
+
+def engagement_index(probs: np.ndarray) -> np.ndarray:
+    """The value model's engagement index of a video on the threshold model's scale:
+    ``logit(1 - p_negative)``, the log-odds of not skipping (HEADS order in ``probs``)."""
+    p = np.clip(np.asarray(probs)[..., HEADS.index("negative")], 1e-6, 1 - 1e-6)
+    return np.log((1 - p) / p)
+
+
+def effect_regression(
+    frame: pd.DataFrame,
+    outcome: str,
+    treatment: str,
+    controls: list[str],
+    *,
+    fixed_effects: str = "user_id",
+    cluster: str = "user_id",
+    weights: str | None = None,
+    instrument: str | None = None,
+) -> dict[str, float]:
+    """``outcome`` on ``treatment`` with ``controls`` and fixed effects, by pyfixest; standard
+    errors clustered by ``cluster``. With ``instrument``, two-stage least squares with the
+    instrument for the treatment. Rows missing any variable are left out. Returns the
+    treatment's coefficient, standard error, 95% interval and the number of rows."""
+    import pyfixest as pf
+
+    used = [outcome, treatment, *controls, fixed_effects, cluster]
+    used += [c for c in (weights, instrument) if c]
+    data = frame[list(dict.fromkeys(used))].dropna()
+    rhs = " + ".join(controls) if controls else "1"
+    if instrument:
+        formula = f"{outcome} ~ {rhs} | {fixed_effects} | {treatment} ~ {instrument}"
+    else:
+        formula = f"{outcome} ~ {treatment} + {rhs} | {fixed_effects}"
+    fit = pf.feols(formula, data=data, weights=weights, vcov={"CRV1": cluster})
+    effect, se = float(fit.coef()[treatment]), float(fit.se()[treatment])
+    lo, hi = fit.confint().loc[treatment].to_numpy(dtype=float)
+    return {"effect": effect, "se": se, "ci95": [float(lo), float(hi)], "n": int(fit._N)}

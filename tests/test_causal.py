@@ -1,0 +1,127 @@
+"""Selectivity MLE and the causal regressions on synthetic data with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit
+
+from kuairec_utils.causal import (
+    effect_regression,
+    engagement_index,
+    feed_residuals,
+    lagged,
+    selectivity_mle,
+    split_candidates,
+)
+
+
+def synthetic_sessions(n_sessions: int = 1500, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    length = rng.integers(5, 60, n_sessions)
+    session = np.repeat(np.arange(n_sessions), length)
+    c = rng.normal(-1.0, 0.8, n_sessions)
+    x = rng.normal(size=len(session))
+    pos = np.log1p(np.concatenate([np.arange(n) for n in length]))
+    skip = rng.random(len(session)) < expit(c[session] - 1.3 * x - 0.2 * pos)
+    return session, skip.astype(int), np.column_stack([x, pos]), c, length
+
+
+def test_selectivity_mle_recovers_thresholds_and_slopes() -> None:
+    session, skip, z, c, length = synthetic_sessions()
+    fit = selectivity_mle(session, skip, z, prior_sd=5.0)
+    assert fit.slopes == pytest.approx([1.3, 0.2], abs=0.06)
+    long = length > 40
+    assert np.corrcoef(fit.c[long], c[long])[0, 1] > 0.85
+    # the standard errors are calibrated: z-scores of the long sessions have sd near 1
+    zscores = (fit.c[long] - c[long]) / fit.se[long]
+    assert 0.8 < zscores.std() < 1.25
+    assert np.all(fit.se > 0) and np.isfinite(fit.c).all()
+
+
+def test_sessions_without_variation_get_finite_thresholds_from_the_weak_prior() -> None:
+    session = np.repeat(np.arange(3), 10)
+    skip = np.r_[np.zeros(10), np.ones(10), np.r_[np.ones(3), np.zeros(7)]].astype(int)
+    x = np.random.default_rng(1).normal(size=30)
+    fit = selectivity_mle(session, skip, x[:, None], prior_sd=3.0)
+    assert np.isfinite(fit.c).all()
+    assert fit.c[0] < fit.c[2] < fit.c[1]  # never skips < sometimes < always skips
+    assert fit.se[0] > fit.se[2] and fit.se[1] > fit.se[2]  # no variation: less precise
+    with pytest.raises(ValueError, match="0 or 1"):
+        selectivity_mle(session, skip * 2, x[:, None])
+
+
+def panel(effect: float, n_users: int = 300, per_user: int = 20, seed: int = 0) -> pd.DataFrame:
+    """Sessions whose selectivity depends on the previous session's residual."""
+    rng = np.random.default_rng(seed)
+    user = np.repeat(np.arange(n_users), per_user)
+    r = rng.normal(0, 0.03, len(user))
+    frame = pd.DataFrame({"user_id": user, "order": np.tile(np.arange(per_user), n_users)})
+    frame["residual"] = r
+    frame["residual_prev"] = lagged(frame, "residual", "user_id", "order", 1)
+    frame["residual_next"] = lagged(frame, "residual", "user_id", "order", -1)
+    frame["hour"] = rng.integers(0, 24, len(user))
+    user_level = rng.normal(0, 0.5, n_users)[user]
+    frame["c"] = (
+        user_level + effect * np.nan_to_num(frame["residual_prev"]) + rng.normal(0, 0.2, len(user))
+    )
+    frame["precision"] = rng.uniform(0.5, 2.0, len(user))
+    return frame
+
+
+def test_regression_recovers_a_known_effect_and_the_placebo_is_null() -> None:
+    effects, ses = [], []
+    for seed in range(4):  # four independent panels: each within 3 SE, their mean within 2
+        frame = panel(-5.0, seed=seed)
+        fit = effect_regression(frame, "c", "residual_prev", ["hour"], weights="precision")
+        assert abs(fit["effect"] + 5.0) < 3 * fit["se"], fit
+        effects.append(fit["effect"])
+        ses.append(fit["se"])
+        placebo = effect_regression(frame, "c", "residual_next", ["hour"], weights="precision")
+        assert abs(placebo["effect"]) < 3 * placebo["se"], placebo
+        assert fit["n"] == 300 * 19
+    assert abs(np.mean(effects) + 5.0) < 2 * np.mean(ses) / 2
+
+
+def test_instrumenting_a_noisy_residual_with_a_second_measurement_undoes_attenuation() -> None:
+    frame = panel(-5.0, seed=3)
+    rng = np.random.default_rng(4)
+    for name in ("a", "b"):  # two measurements of the previous residual, independent errors
+        frame[f"prev_{name}"] = frame["residual_prev"] + rng.normal(0, 0.03, len(frame))
+    naive = effect_regression(frame, "c", "prev_a", ["hour"])
+    iv = effect_regression(frame, "c", "prev_a", ["hour"], instrument="prev_b")
+    assert naive["effect"] > -3.5  # attenuated by about half
+    assert abs(iv["effect"] + 5.0) < 2 * iv["se"], iv
+
+
+def test_statsmodels_gives_the_same_coefficient_and_clustered_se() -> None:
+    import statsmodels.formula.api as smf
+
+    frame = panel(-5.0, n_users=60, seed=5).dropna()
+    fit = effect_regression(frame, "c", "residual_prev", ["hour"])
+    ols = smf.ols("c ~ residual_prev + hour + C(user_id)", data=frame).fit(
+        cov_type="cluster", cov_kwds={"groups": frame["user_id"]}
+    )
+    assert fit["effect"] == pytest.approx(ols.params["residual_prev"], rel=1e-8)
+    assert fit["se"] == pytest.approx(ols.bse["residual_prev"], rel=0.05)
+
+
+def test_feed_residuals_and_split_halves() -> None:
+    rng = np.random.default_rng(2)
+    s, c = 200, 30
+    probs = rng.beta(2, 3, size=(s, c, 4)).astype(np.float32)
+    valid = np.ones((s, c), dtype=bool)
+    k = np.full(s, 5)
+    w = np.array([0.22, 0.10, -0.02, -0.66])
+    score = probs @ w
+    order = np.argsort(-score, axis=1)
+    best = np.take_along_axis(probs, order[:, :, None], axis=1)  # the observed feed is the top K
+    res = feed_residuals(best, valid, k, w)
+    assert np.allclose(res["residual"], 0.0, atol=1e-6)
+    worst = np.take_along_axis(probs, order[:, ::-1, None], axis=1)  # ... or the bottom K
+    assert (feed_residuals(worst, valid, k, w)["residual"] < 0).all()
+    a, b = split_candidates(valid, k, seed=1)
+    assert (a[:, :5] & b[:, :5]).all() and not (a[:, 5:] & b[:, 5:]).any()
+    assert ((a | b) == valid).all()
+    assert engagement_index(np.array([[0.1, 0.1, 0.1, 0.5]]))[0] == pytest.approx(0.0)

@@ -17,6 +17,7 @@ mean (which would attenuate exactly the within-user variation they use).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -217,7 +218,8 @@ def effect_regression(
     treatment's coefficient, standard error, 95% interval and the number of rows."""
     import pyfixest as pf
 
-    used = [outcome, treatment, *controls, fixed_effects, cluster]
+    used = [outcome, treatment, *(re.sub(r"^C\((.*)\)$", r"\1", c) for c in controls)]
+    used += [fixed_effects, cluster]
     used += [c for c in (weights, instrument) if c]
     data = frame[list(dict.fromkeys(used))].dropna()
     rhs = " + ".join(controls) if controls else "1"

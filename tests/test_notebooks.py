@@ -163,9 +163,20 @@ def test_04_gnn_vs_oracle_notebook(trained: Path, tiny_sim: Path, tiny_processed
         assert (trained / "figures" / plot).stat().st_size > 10_000
 
 
-def test_05_head_weights_notebook(
-    trained: Path, tiny_sim: Path, tiny_interim: Path, tiny_processed: Path
-) -> None:
+HEAD_WEIGHTS_SMALL = {
+    "model": "gnn_h8",
+    "n_others": 20,
+    "n_screen": 8,
+    "max_evaluations": 40,
+    "n_boot": 5,
+    "boot_grid": 20,
+    "boot_refine": 5,
+}
+
+
+@pytest.fixture(scope="module")
+def head_weights(trained: Path, tiny_sim: Path, tiny_interim: Path, tiny_processed: Path) -> dict:
+    """05_head_weights run once on the tiny data set: its parameters."""
     out = trained / "weights"
     common = {
         "interim_dir": str(tiny_interim),
@@ -173,13 +184,14 @@ def test_05_head_weights_notebook(
         "raw_dir": str(tiny_sim),
         "models_dir": str(trained / "models"),
         "metrics_dir": str(out / "metrics"),
-        "model": "gnn_h8",
-        "n_others": 20,
-        "n_screen": 8,
-        "max_evaluations": 40,
-        "n_boot": 5,
+        **HEAD_WEIGHTS_SMALL,
     }
     run_notebook("05_head_weights.ipynb", out, **common)
+    return common
+
+
+def test_05_head_weights_notebook(head_weights: dict, trained: Path) -> None:
+    out = trained / "weights"
     record = json.loads((out / "metrics" / "weights.json").read_text())
     heads = ["complete", "long", "rewatch", "negative"]
     assert list(record["w"]) == heads and sum(abs(v) for v in record["w"].values()) == (
@@ -188,6 +200,7 @@ def test_05_head_weights_notebook(
     assert all(record["ci95"][h][0] <= record["ci95"][h][1] for h in heads)
     assert set(record["w_true"]) == set(heads) and record["n_sessions"] > 100
     assert 0 <= record["rank_logit"]["max_abs_error"] <= 2
+    assert "diagnosis_true_probabilities" in record
     import pandas as pd
 
     feeds = pd.read_parquet(trained / "models" / "head_weights" / "feeds.parquet")
@@ -195,7 +208,28 @@ def test_05_head_weights_notebook(
     assert (per_session["observed"] == per_session["simulated"]).all()  # K_s videos each
     assert len(per_session) == record["n_sessions"]
     # a second run reads the cached candidate probabilities and gives the same metrics
-    nb = run_notebook("05_head_weights.ipynb", out, **common)
+    nb = run_notebook("05_head_weights.ipynb", out / "again", **head_weights)
     printed = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
     assert "read from" in printed
     assert json.loads((out / "metrics" / "weights.json").read_text()) == record
+
+
+def test_06_causal_notebook(head_weights: dict, trained: Path, tmp_path: Path) -> None:
+    run_notebook(
+        "06_causal.ipynb",
+        tmp_path,
+        interim_dir=head_weights["interim_dir"],
+        raw_dir=head_weights["raw_dir"],
+        models_dir=head_weights["models_dir"],
+        metrics_dir=head_weights["metrics_dir"],
+        figures_dir=str(tmp_path / "figures"),
+        model="gnn_h8",
+        n_boot=3,
+    )
+    record = json.loads((Path(head_weights["metrics_dir"]) / "causal.json").read_text())
+    for key in ("effect", "se", "ci95", "n_sessions", "effect_true", "placebo"):
+        assert key in record, key
+    assert record["ci95"][0] <= record["ci95"][1] and record["se"] > 0
+    assert np.isfinite(record["effect"]) and np.isfinite(record["placebo"]["effect"])
+    assert record["n_sessions"] > 50
+    assert (tmp_path / "figures" / "06_causal.png").stat().st_size > 10_000

@@ -56,7 +56,7 @@ def run(repo: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = copy_repository(tmp_path_factory.mktemp("clone"))
-    set_params(repo, simulate__scale=TINY_SCALE)
+    set_params(repo, simulate__scale=TINY_SCALE, head_weights__n_boot=10, causal__n_boot=5)
     return repo
 
 

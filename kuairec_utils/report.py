@@ -1,0 +1,181 @@
+"""The results page: ``reports/results.md`` from the metrics (the ``report`` stage).
+
+Everything on the page comes from ``metrics/*.json`` (and the AUC table 04 writes), so the page
+is regenerated whenever a number changes and never holds a number typed by hand::
+
+    python -m kuairec_utils.report --metrics metrics --reports reports
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from kuairec_utils.evaluation import STUDY_AUC
+from kuairec_utils.heads import HEADS
+
+STUDY_W = dict(zip(HEADS, (0.22, 0.10, -0.02, -0.66), strict=True))  # the study, real KuaiRec
+NOTEBOOKS = (
+    "00_simulator",
+    "01_data",
+    "02_features",
+    "03_baselines",
+    "04_gnn_h64",
+    "04_gnn_h128",
+    "04_gnn_vs_oracle",
+    "05_head_weights",
+    "06_causal",
+)
+FIGURES = (
+    "00_calibration.png",
+    "01_daily_volume.png",
+    "02_features.png",
+    "04_roc.png",
+    "04_calibration.png",
+    "06_causal.png",
+)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _fmt(value: object, digits: int = 4) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def auc_section(metrics: Path) -> list[str]:
+    """Test AUC per head and mean of every model, the oracle and the study."""
+    rows = []
+    oracle = _read(metrics / "auc_oracle.json")
+    for path in sorted(metrics.glob("auc_*.json")):
+        record = _read(path)
+        if record is None or record["model"] == "oracle":
+            continue
+        auc = record["test_auc"]
+        gap = auc["mean"] - oracle["test_auc"]["mean"] if oracle else None
+        rows.append([record["model"], *(auc[h] for h in (*HEADS, "mean")), gap])
+    if oracle:
+        rows.append(
+            ["oracle (true probabilities)", *(oracle["test_auc"][h] for h in (*HEADS, "mean")), 0.0]
+        )
+    for name, auc in STUDY_AUC.items():
+        rows.append([f"{name} (study, real KuaiRec)", *(auc[h] for h in (*HEADS, "mean")), None])
+    header = ["model", *HEADS, "mean", "gap to oracle"]
+    return ["## Value models: test AUC", "", *_table(header, rows), ""]
+
+
+def weights_section(metrics: Path) -> list[str]:
+    record = _read(metrics / "weights.json")
+    if record is None:
+        return []
+    rows = []
+    for head in HEADS:
+        lo, hi = record["ci95"][head]
+        logit = record.get("rank_logit", {})
+        row = [head, STUDY_W[head], record["w"][head], f"[{lo:.3f}, {hi:.3f}]"]
+        row += [logit.get("w", {}).get(head)]
+        row += [record.get("w_true", {}).get(head)]
+        rows.append(row)
+    header = ["head", "study w*", "w* (plain)", "95% CI (plain)", "w (rank logit)", "w_true"]
+    lines = ["## Head weights", "", *_table(header, rows), ""]
+    lines.append(
+        f"{record['n_sessions']:,} sessions; objective {record['objective']:.6g}; the simulated "
+        f"feed at w* shares {record.get('feed_overlap', float('nan')):.1%} of the observed feed."
+    )
+    if "max_abs_error" in record:
+        lines.append(
+            f"Max |w - w_true|: plain {record['max_abs_error']:.3f}, rank logit "
+            f"{record['rank_logit']['max_abs_error']:.3f} (target 0.02)."
+        )
+    return [*lines, ""]
+
+
+def causal_section(metrics: Path) -> list[str]:
+    record = _read(metrics / "causal.json")
+    if record is None:
+        return []
+    rows = [
+        [
+            "r(s-1), naive",
+            record["effect"],
+            record["se"],
+            str([round(v, 3) for v in record["ci95"]]),
+        ],
+    ]
+    if "effect_iv" in record:
+        iv = record["effect_iv"]
+        rows.append(
+            ["r(s-1), instrumented", iv["effect"], iv["se"], str([round(v, 3) for v in iv["ci95"]])]
+        )
+    rows.append(["r(s+1), placebo", record["placebo"]["effect"], record["placebo"]["se"], ""])
+    lines = ["## Does a worse feed raise the next session's selectivity?", ""]
+    lines += _table(["treatment", "effect", "se", "95% CI (bootstrap)"], rows)
+    lines += ["", f"{record['n_sessions']:,} sessions with a previous session."]
+    if "effect_true" in record:
+        lines.append(f"The simulator's true effect: {record['effect_true']}.")
+    return [*lines, ""]
+
+
+def data_section(metrics: Path) -> list[str]:
+    record = _read(metrics / "data.json")
+    if record is None:
+        return []
+    rows = [[split, n] for split, n in record.get("n_interactions", {}).items()]
+    lines = ["## Data", "", *_table(["split", "interactions"], rows), ""]
+    for key in ("n_raw", "duplicates_removed", "n_users", "n_items", "n_sessions"):
+        if key in record:
+            lines.append(f"- {key.replace('_', ' ')}: {record[key]:,}")
+    return [*lines, ""]
+
+
+def build_report(metrics_dir: str | Path, reports_dir: str | Path) -> str:
+    """The results page as markdown (links relative to ``reports_dir``)."""
+    metrics, reports = Path(metrics_dir), Path(reports_dir)
+    lines = [
+        "# Results",
+        "",
+        "Generated by the `report` stage from `metrics/*.json`; do not edit by hand.",
+        "",
+    ]
+    lines += data_section(metrics)
+    lines += auc_section(metrics)
+    lines += weights_section(metrics)
+    lines += causal_section(metrics)
+    lines += ["## Notebooks and figures", ""]
+    lines += [
+        f"- [{n}](notebooks/{n}.ipynb)"
+        for n in NOTEBOOKS
+        if (reports / "notebooks" / f"{n}.ipynb").exists()
+    ]
+    lines += [f"- ![{f}](figures/{f})" for f in FIGURES if (reports / "figures" / f).exists()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--metrics", default="metrics")
+    parser.add_argument("--reports", default="reports")
+    args = parser.parse_args(argv)
+    text = build_report(args.metrics, args.reports)
+    out = Path(args.reports) / "results.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -128,6 +128,38 @@ def load_gnn(folder: str | Path, data: Dataset) -> GCNValueModel:
     return model.eval()
 
 
+def score_queries(
+    model: GCNValueModel,
+    data: Dataset,
+    interactions: pd.DataFrame,
+    side: SideTables,
+    queries: pd.DataFrame,
+    feature_cfg: FeatureConfig,
+    split_mode: str = "global",
+    h: torch.Tensor | None = None,
+) -> np.ndarray:
+    """(n, 4) the GNN's head probabilities of ``queries`` (``features.query_features``: user,
+    video, one of the user's sessions, a time): videos shown as if first in that session."""
+    built = query_features(interactions, queries, side, feature_cfg, split_mode)
+    x = np.column_stack([built.features[n] for n in data.feature_names])
+    user = np.searchsorted(data.user_ids, queries["user_id"].to_numpy())
+    item = np.searchsorted(data.item_ids, queries["video_id"].to_numpy())
+    if (
+        data.item_ids[item.clip(0, len(data.item_ids) - 1)] != queries["video_id"].to_numpy()
+    ).any():
+        raise ValueError("queries name videos the model has no node for")
+    out = np.empty((len(x), len(HEADS)), dtype=np.float32)
+    with torch.no_grad():
+        h = model.propagate() if h is None else h
+        for a in range(0, len(x), 65536):
+            sl = slice(a, a + 65536)
+            logits = model.score_edges(
+                h, torch.from_numpy(x[sl]), torch.from_numpy(user[sl]), torch.from_numpy(item[sl])
+            )
+            out[sl] = torch.sigmoid(logits).numpy()
+    return out
+
+
 def score_candidates(
     model: GCNValueModel,
     data: Dataset,
@@ -150,30 +182,55 @@ def score_candidates(
     edges = np.unique(np.r_[cuts, len(sessions)])
     with torch.no_grad():
         h = model.propagate()
-        for lo, hi in tqdm(list(zip(edges[:-1], edges[1:], strict=True)), disable=not progress):
-            rows, slots = np.nonzero(valid[lo:hi])
-            part = sessions.iloc[lo:hi]
-            queries = pd.DataFrame(
-                {
-                    "user_id": part["user_id"].to_numpy()[rows],
-                    "video_id": data.item_ids[items[lo:hi][rows, slots]],
-                    "session_id": part["session_id"].to_numpy()[rows],
-                    "timestamp": part["start"].to_numpy()[rows],
-                }
-            )
-            built = query_features(interactions, queries, side, feature_cfg, split_mode)
-            x = np.column_stack([built.features[n] for n in data.feature_names])
-            user = np.searchsorted(data.user_ids, queries["user_id"].to_numpy())
-            item = items[lo:hi][rows, slots]
-            out = np.empty((len(x), len(HEADS)), dtype=np.float32)
-            for a in range(0, len(x), 65536):
-                sl = slice(a, a + 65536)
-                logits = model.score_edges(
-                    h,
-                    torch.from_numpy(x[sl]),
-                    torch.from_numpy(user[sl]),
-                    torch.from_numpy(item[sl]),
-                )
-                out[sl] = torch.sigmoid(logits).numpy()
-            probs[lo + rows, slots] = out
+    for lo, hi in tqdm(list(zip(edges[:-1], edges[1:], strict=True)), disable=not progress):
+        rows, slots = np.nonzero(valid[lo:hi])
+        part = sessions.iloc[lo:hi]
+        queries = pd.DataFrame(
+            {
+                "user_id": part["user_id"].to_numpy()[rows],
+                "video_id": data.item_ids[items[lo:hi][rows, slots]],
+                "session_id": part["session_id"].to_numpy()[rows],
+                "timestamp": part["start"].to_numpy()[rows],
+            }
+        )
+        probs[lo + rows, slots] = score_queries(
+            model, data, interactions, side, queries, feature_cfg, split_mode, h
+        )
     return probs
+
+
+def small_matrix_queries(
+    small: pd.DataFrame, sessions: pd.DataFrame, data: Dataset
+) -> pd.DataFrame:
+    """Every (user, video) pair of the fully observed small matrix that the model knows, asked
+    at the start of the user's last session; with the pair's observed outcome
+    (``watch_ratio``, ``play_duration``)."""
+    last = sessions.sort_values("start").groupby("user_id").last()
+    pairs = small[
+        small["user_id"].isin(last.index) & small["video_id"].isin(data.item_ids)
+    ].drop_duplicates(["user_id", "video_id"])
+    at = last.loc[pairs["user_id"].to_numpy()]
+    return pd.DataFrame(
+        {
+            "user_id": pairs["user_id"].to_numpy(),
+            "video_id": pairs["video_id"].to_numpy(),
+            "session_id": at["session_id"].to_numpy(),
+            "timestamp": at["start"].to_numpy(),
+            "watch_ratio": pairs["watch_ratio"].to_numpy(),
+            "play_duration": pairs["play_duration"].to_numpy(),
+        }
+    )
+
+
+def top_k_outcomes(
+    queries: pd.DataFrame, score: np.ndarray, k: int, labels: dict[str, np.ndarray]
+) -> dict[str, float]:
+    """Mean observed outcomes of each user's top ``k`` videos by ``score`` (ties: first), averaged
+    over users: ``watch_ratio`` and the rate of each head."""
+    frame = pd.DataFrame({"user": queries["user_id"].to_numpy(), "score": score})
+    frame["watch_ratio"] = queries["watch_ratio"].to_numpy()
+    for head, values in labels.items():
+        frame[head] = values
+    rank = frame.groupby("user")["score"].rank(method="first", ascending=False)
+    top = frame[rank <= k]
+    return top.groupby("user")[["watch_ratio", *labels]].mean().mean().to_dict()

@@ -201,6 +201,9 @@ def test_05_head_weights_notebook(head_weights: dict, trained: Path) -> None:
     assert set(record["w_true"]) == set(heads) and record["n_sessions"] > 100
     assert 0 <= record["rank_logit"]["max_abs_error"] <= 2
     assert "diagnosis_true_probabilities" in record
+    offline = record["offline_small_matrix"]
+    assert offline["n_users"] > 5 and offline["k"] == 10
+    assert 0 <= offline["random list"]["negative"] <= 1 and offline["plain w*"]["watch_ratio"] > 0
     import pandas as pd
 
     feeds = pd.read_parquet(trained / "models" / "head_weights" / "feeds.parquet")

@@ -227,8 +227,13 @@ class GCNValueModel(nn.Module):
     def score_edges(
         self, h: torch.Tensor, x: torch.Tensor, user: torch.Tensor, item: torch.Tensor
     ) -> torch.Tensor:
-        """Four logits per edge from the propagated nodes and the edge features."""
-        hu, hi = h[user], h[self.n_users + item]
+        """Four logits per edge from the propagated nodes and the edge features.
+
+        ``index_select`` rather than ``h[user]``: the backward of advanced indexing scatter-adds
+        the gradients of repeated nodes in thread order on the CPU, so two runs differed in the
+        last bits; ``index_select``'s backward (``index_add``) does not."""
+        hu = torch.index_select(h, 0, user)
+        hi = torch.index_select(h, 0, self.n_users + item)
         parts = [hu, hi, hu * hi, x] if self.product else [hu, hi, x]
         return self.mlp(torch.cat(parts, dim=1))
 

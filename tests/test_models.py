@@ -154,3 +154,26 @@ def test_bad_training_parameters_are_named() -> None:
         fit(EdgeMLP(3), data, TrainConfig(batch_size=0), progress=False)
     with pytest.raises(ValueError, match="device"):
         fit(EdgeMLP(3), data, TrainConfig(device="tpu"), progress=False)
+
+
+def test_training_is_bitwise_reproducible_with_several_threads() -> None:
+    """Gathers of node states must not scatter-add their gradients in thread order."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+
+        def run() -> list[torch.Tensor]:
+            data = synthetic_dataset(n_users=30, n_items=20, n=40000, seed=4)
+            torch.manual_seed(5)
+            result = fit(
+                gcn_for(data, hidden=64),
+                data,
+                TrainConfig(epochs=2, batch_size=8192, seed=5, device="cpu", patience=5),
+                progress=False,
+            )
+            return [t.clone() for t in result.model.state_dict().values()]
+
+        first, second = run(), run()
+        assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    finally:
+        torch.set_num_threads(threads)

@@ -16,6 +16,7 @@ builds them from the study's tables:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -137,11 +138,23 @@ def score_queries(
     feature_cfg: FeatureConfig,
     split_mode: str = "global",
     h: torch.Tensor | None = None,
+    fixed_features: Mapping[str, float] | None = None,
 ) -> np.ndarray:
     """(n, 4) the GNN's head probabilities of ``queries`` (``features.query_features``: user,
-    video, one of the user's sessions, a time): videos shown as if first in that session."""
+    video, one of the user's sessions, a time): videos shown as if first in that session.
+    ``fixed_features`` sets some features to one value for every query (e.g. the user's
+    history to its training mean)."""
     built = query_features(interactions, queries, side, feature_cfg, split_mode)
-    x = np.column_stack([built.features[n] for n in data.feature_names])
+    fixed = dict(fixed_features or {})
+    unknown = sorted(set(fixed) - set(data.feature_names))
+    if unknown:
+        raise ValueError(f"fixed_features names unknown features: {unknown}")
+    x = np.column_stack(
+        [
+            np.full(len(queries), fixed[n], np.float32) if n in fixed else built.features[n]
+            for n in data.feature_names
+        ]
+    )
     user = np.searchsorted(data.user_ids, queries["user_id"].to_numpy())
     item = np.searchsorted(data.item_ids, queries["video_id"].to_numpy())
     if (
@@ -172,9 +185,11 @@ def score_candidates(
     split_mode: str = "global",
     max_rows: int = 1_500_000,
     progress: bool = True,
+    fixed_features: Mapping[str, float] | None = None,
 ) -> np.ndarray:
     """(S, C, 4) predicted head probabilities of every valid candidate at its session's start
-    (NaN on padding), in chunks of sessions of at most ``max_rows`` candidates."""
+    (NaN on padding), in chunks of sessions of at most ``max_rows`` candidates
+    (``fixed_features``: see ``score_queries``)."""
     probs = np.full((*items.shape, len(HEADS)), np.nan, dtype=np.float32)
     counts = valid.sum(axis=1)
     bounds = np.r_[0, np.cumsum(counts)]
@@ -194,7 +209,7 @@ def score_candidates(
             }
         )
         probs[lo + rows, slots] = score_queries(
-            model, data, interactions, side, queries, feature_cfg, split_mode, h
+            model, data, interactions, side, queries, feature_cfg, split_mode, h, fixed_features
         )
     return probs
 

@@ -235,4 +235,8 @@ def test_06_causal_notebook(head_weights: dict, trained: Path, tmp_path: Path) -
     assert record["ci95"][0] <= record["ci95"][1] and record["se"] > 0
     assert np.isfinite(record["effect"]) and np.isfinite(record["placebo"]["effect"])
     assert record["n_sessions"] > 50
+    assert set(record["evaluation"]["with_the_truth"]) == {
+        "true residual, estimated c_s",
+        "true residual, true c_s",
+    }
     assert (tmp_path / "figures" / "06_causal.png").stat().st_size > 10_000

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.special import expit
 
 from kuairec_utils.heads import HEADS
-from kuairec_utils.weights import FeedProblem, simulated_feed_mask, to_l1_sphere
+from kuairec_utils.weights import feed_mean_embeddings, to_l1_sphere, top_k_feed_mask
 
 
 @dataclass
@@ -47,6 +47,21 @@ def _log_posterior(
 ) -> float:
     log_lik = float(np.sum(y * eta - np.logaddexp(0.0, eta)))
     return log_lik - float(np.sum((c - prior_mean) ** 2)) / (2 * prior_sd**2)
+
+
+def _negative_hessian(
+    session: np.ndarray, z: np.ndarray, weight: np.ndarray, n_sessions: int, inv_prior: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blocks of the negative Hessian of the log posterior: ``a`` (S,) its diagonal c block,
+    ``bmat`` (S, p) the c-by-slope block, ``d`` (p, p) the slope block."""
+    a = np.bincount(session, weights=weight, minlength=n_sessions) + inv_prior
+    bmat = -np.column_stack(
+        [
+            np.bincount(session, weights=weight * z[:, j], minlength=n_sessions)
+            for j in range(z.shape[1])
+        ]
+    )
+    return a, bmat, (z * weight[:, None]).T @ z
 
 
 def selectivity_mle(
@@ -99,12 +114,7 @@ def selectivity_mle(
             np.bincount(session, weights=resid, minlength=n_sessions) - (c - prior_mean) * inv_prior
         )
         grad_g = -(z.T @ resid)
-        # negative Hessian blocks: a (diagonal, c), bmat (c x g), d (g x g)
-        a = np.bincount(session, weights=weight, minlength=n_sessions) + inv_prior
-        bmat = -np.column_stack(
-            [np.bincount(session, weights=weight * z[:, j], minlength=n_sessions) for j in range(p)]
-        )
-        d = (z * weight[:, None]).T @ z
+        a, bmat, d = _negative_hessian(session, z, weight, n_sessions, inv_prior)
         schur = d - bmat.T @ (bmat / a[:, None])
         step_g = np.linalg.solve(schur, grad_g - bmat.T @ (grad_c / a))
         step_c = (grad_c - bmat @ step_g) / a
@@ -125,12 +135,7 @@ def selectivity_mle(
             break
     # standard errors at the optimum
     pi = expit(eta)
-    weight = pi * (1 - pi)
-    a = np.bincount(session, weights=weight, minlength=n_sessions) + inv_prior
-    bmat = -np.column_stack(
-        [np.bincount(session, weights=weight * z[:, j], minlength=n_sessions) for j in range(p)]
-    )
-    d = (z * weight[:, None]).T @ z
+    a, bmat, d = _negative_hessian(session, z, pi * (1 - pi), n_sessions, inv_prior)
     cov_g = np.linalg.inv(d - bmat.T @ (bmat / a[:, None]))
     u = bmat / a[:, None]
     var_c = 1.0 / a + np.einsum("sj,jk,sk->s", u, cov_g, u)
@@ -155,11 +160,7 @@ def feed_residuals(
     k = np.minimum(np.asarray(k), valid.sum(axis=1))
     shown = (np.arange(valid.shape[1])[None, :] < k[:, None]) & valid
     score = np.where(valid, np.nan_to_num(probs) @ w.astype(np.float32), 0.0).astype(np.float64)
-    dummy = np.zeros((probs.shape[0], probs.shape[1]), dtype=np.int64)
-    problem = FeedProblem.from_items(
-        np.nan_to_num(probs), dummy, np.zeros((1, 1)), valid, k, np.zeros((len(k), 1))
-    )
-    simulated = simulated_feed_mask(problem, w)
+    simulated = top_k_feed_mask(probs, valid, k, w)
     out = pd.DataFrame(
         {
             "score_observed": (score * shown).sum(axis=1) / k,
@@ -168,8 +169,6 @@ def feed_residuals(
     )
     out["residual"] = out["score_observed"] - out["score_simulated"]
     if item_embeddings is not None and items is not None:
-        from kuairec_utils.weights import feed_mean_embeddings
-
         mu_obs = feed_mean_embeddings(items, shown, item_embeddings)
         mu_sim = feed_mean_embeddings(items, simulated, item_embeddings)
         out["embedding_distance"] = np.sqrt(((mu_obs - mu_sim) ** 2).sum(axis=1))

@@ -196,15 +196,23 @@ def feed_mean_embeddings(
     return picks @ np.asarray(item_embeddings, dtype=np.float64)
 
 
-def simulated_feed_mask(problem: FeedProblem, w: np.ndarray) -> np.ndarray:
-    """(S, C) mask, in the input's slots, of the top-K_s candidates by ``Score_w``."""
+def top_k_feed_mask(
+    probs: np.ndarray, valid: np.ndarray, k: np.ndarray, w: np.ndarray
+) -> np.ndarray:
+    """(S, C) mask of each row's top ``k`` valid candidates by ``Score_w`` (w on the L1 sphere;
+    ties: the earlier slot first)."""
     w = to_l1_sphere(w)
-    score = np.where(problem.valid, problem.probs @ w.astype(np.float32), -np.inf)
+    score = np.where(valid, np.nan_to_num(probs) @ w.astype(np.float32), -np.inf)
     order = np.argsort(-score, axis=1, kind="stable")
-    mask = np.zeros_like(problem.valid)
-    top = np.arange(score.shape[1])[None, :] < problem.k[:, None]
+    mask = np.zeros(valid.shape, dtype=bool)
+    top = np.arange(score.shape[1])[None, :] < np.minimum(k, valid.sum(axis=1))[:, None]
     np.put_along_axis(mask, order, top, axis=1)
     return mask
+
+
+def simulated_feed_mask(problem: FeedProblem, w: np.ndarray) -> np.ndarray:
+    """(S, C) mask, in the input's slots, of the top-K_s candidates by ``Score_w``."""
+    return top_k_feed_mask(problem.probs, problem.valid, problem.k, w)
 
 
 def simulated_feed_means(
@@ -246,9 +254,6 @@ def sphere_points(n: int, seed: int = 0) -> np.ndarray:
     return np.vstack([axes, random / np.abs(random).sum(axis=1, keepdims=True)])
 
 
-default_starts = sphere_points  # the name the first version used
-
-
 @dataclass
 class WeightEstimate:
     """The minimiser on the L1 sphere, its objective and every point the search evaluated."""
@@ -284,6 +289,34 @@ def _search(
     return best
 
 
+def _cached_objective(
+    problem: FeedProblem,
+    session_weights: np.ndarray | None,
+    cache: dict[tuple[float, ...], float],
+) -> Callable[[np.ndarray], float]:
+    """The hard objective of an unconstrained 4-vector (normalised onto the L1 sphere), each
+    point evaluated once and kept in ``cache``; inf where the vector is not usable."""
+
+    def f(v: np.ndarray) -> float:
+        if not np.all(np.isfinite(v)) or np.abs(v).sum() < 1e-9:
+            return np.inf
+        w = to_l1_sphere(v)
+        key = tuple(np.round(w, 10))
+        if key not in cache:
+            cache[key] = objective(problem, w, session_weights)
+        return cache[key]
+
+    return f
+
+
+def _resampled_session_weights(rng: np.random.Generator, inverse: np.ndarray) -> np.ndarray:
+    """One bootstrap draw of groups: each session weighted by how often its group was drawn
+    (``inverse``: each session's group, 0..G-1)."""
+    n_groups = int(inverse.max()) + 1
+    draws = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
+    return draws[inverse].astype(np.float64)
+
+
 def estimate_weights(
     problem: FeedProblem,
     starts: np.ndarray | None = None,
@@ -299,19 +332,11 @@ def estimate_weights(
     sphere (or at ``starts`` when given); then Nelder-Mead from the ``n_refine`` best of them.
     Nelder-Mead moves an unconstrained 4-vector that the objective normalises onto the sphere
     (scale invariance makes that exact); its first simplex is wide (0.25 around the start), so
-    it steps across the objective's flat pieces. Every evaluated point is kept (the bootstrap
-    reuses them).
+    it steps across the objective's flat pieces. Every evaluated point is returned with its
+    value.
     """
     evaluated: dict[tuple[float, ...], float] = {}
-
-    def f(v: np.ndarray) -> float:
-        if not np.all(np.isfinite(v)) or np.abs(v).sum() < 1e-9:
-            return np.inf
-        w = to_l1_sphere(v)
-        key = tuple(np.round(w, 10))
-        if key not in evaluated:
-            evaluated[key] = objective(problem, w, session_weights)
-        return evaluated[key]
+    f = _cached_objective(problem, session_weights, evaluated)
 
     points = sphere_points(n_screen, seed) if starts is None else np.atleast_2d(starts)
     values = np.array([f(p) for p in points])
@@ -344,27 +369,15 @@ def bootstrap_weights(
     and each replicate's objective over the grid is one matrix-vector product; its best grid
     point then starts a short Nelder-Mead refinement on the replicate's own objective.
     """
-    groups = np.asarray(groups)
-    labels, inverse = np.unique(groups, return_inverse=True)
+    inverse = np.unique(np.asarray(groups), return_inverse=True)[1]
     grid = np.vstack([to_l1_sphere(w_hat), local_points(w_hat, n_grid, grid_scale, seed + 1)])
     losses = np.vstack([session_losses(problem, w) for w in grid])  # (n_grid + 1, S)
     rng = np.random.default_rng(seed)
     out = np.empty((n_boot, len(HEADS)))
     for b in range(n_boot):
-        draws = np.bincount(rng.integers(0, len(labels), len(labels)), minlength=len(labels))
-        weights = draws[inverse].astype(np.float64)
+        weights = _resampled_session_weights(rng, inverse)
         start = grid[np.argmin(losses @ weights)]
-        cache: dict[tuple[float, ...], float] = {}
-
-        def f(v: np.ndarray, weights: np.ndarray = weights, cache: dict = cache) -> float:
-            if not np.all(np.isfinite(v)) or np.abs(v).sum() < 1e-9:
-                return np.inf
-            w = to_l1_sphere(v)
-            key = tuple(np.round(w, 10))
-            if key not in cache:
-                cache[key] = objective(problem, w, weights)
-            return cache[key]
-
+        f = _cached_objective(problem, weights, {})
         out[b] = _search(f, start[None, :], max_evaluations, grid_scale)[0]
     return out
 
@@ -521,7 +534,7 @@ def bootstrap_rank_logit(
     differences of the gradient). The full sample's gradient is zero at beta_hat, so this is
     first-order equivalent to re-fitting every replicate, at the cost of one gradient pass.
     """
-    labels, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    inverse = np.unique(np.asarray(groups), return_inverse=True)[1]
     beta_hat = np.asarray(beta_hat, dtype=np.float64)
     grads = _session_gradients(problem, beta_hat)
     hessian = np.empty((len(HEADS), len(HEADS)))
@@ -534,8 +547,7 @@ def bootstrap_rank_logit(
     rng = np.random.default_rng(seed)
     out = np.empty((n_boot, len(HEADS)))
     for b in range(n_boot):
-        draws = np.bincount(rng.integers(0, len(labels), len(labels)), minlength=len(labels))
-        weights = draws[inverse].astype(np.float64)
+        weights = _resampled_session_weights(rng, inverse)
         beta = beta_hat - np.linalg.solve(hessian, weights @ grads)
         out[b] = to_l1_sphere(beta)
     return out

@@ -71,6 +71,7 @@ def selectivity_mle(
     prior_sd: float = 3.0,
     max_iter: int = 100,
     tol: float = 1e-9,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> SelectivityFit:
     """Maximum (penalised) likelihood of ``logit P(skip_i) = c_s(i) - covariates_i . g``.
 
@@ -78,6 +79,8 @@ def selectivity_mle(
     skip: (n,) 0/1 quick skips
     covariates: (n, p) common covariates (the engagement index first)
     prior_sd: sd of the weak normal prior on every c_s, centred on the pooled intercept
+    start: (c, g) to start Newton from (e.g. the full sample's fit for a bootstrap resample);
+        the optimum is the same, it is only reached in fewer steps
 
     Newton's method on all S + p parameters at once: the Hessian is a diagonal block for the
     c_s bordered by p dense rows, so each step solves a p x p Schur complement and is O(n).
@@ -101,6 +104,10 @@ def selectivity_mle(
     prior_mean = float(np.log(rate / (1 - rate)))
     c = np.full(n_sessions, prior_mean)
     g = np.zeros(p)
+    if start is not None:
+        c, g = (np.array(v, dtype=np.float64) for v in start)
+        if c.shape != (n_sessions,) or g.shape != (p,) or not np.isfinite(np.r_[c, g]).all():
+            raise ValueError(f"start must be finite (c, g) of shapes ({n_sessions},), ({p},)")
     eta = c[session] - z @ g
     current = _log_posterior(eta, y, c, prior_mean, prior_sd)
     inv_prior = 1.0 / prior_sd**2

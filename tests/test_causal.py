@@ -40,6 +40,18 @@ def test_selectivity_mle_recovers_thresholds_and_slopes() -> None:
     assert np.all(fit.se > 0) and np.isfinite(fit.c).all()
 
 
+def test_a_warm_start_reaches_the_same_optimum_in_fewer_steps() -> None:
+    session, skip, z, _, _ = synthetic_sessions(n_sessions=400, seed=2)
+    cold = selectivity_mle(session, skip, z, prior_sd=3.0)
+    near = (cold.c + 0.05, cold.slopes - 0.02)
+    warm = selectivity_mle(session, skip, z, prior_sd=3.0, start=near)
+    assert warm.iterations < cold.iterations
+    assert np.abs(warm.c - cold.c).max() < 1e-6
+    assert np.abs(warm.se - cold.se).max() < 1e-6
+    with pytest.raises(ValueError, match="start"):
+        selectivity_mle(session, skip, z, start=(cold.c[:-1], cold.slopes))
+
+
 def test_sessions_without_variation_get_finite_thresholds_from_the_weak_prior() -> None:
     session = np.repeat(np.arange(3), 10)
     skip = np.r_[np.zeros(10), np.ones(10), np.r_[np.ones(3), np.zeros(7)]].astype(int)

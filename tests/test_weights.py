@@ -161,3 +161,22 @@ def test_rank_logit_recovers_w_and_the_noise_scale_from_gumbel_ranked_feeds() ->
     draws = bootstrap_rank_logit(problem, np.arange(s) // 10, fit.beta, n_boot=20, seed=1)
     lo, hi = np.quantile(draws, [0.025, 0.975], axis=0)
     assert ((lo - 0.005 <= W_TRUE) & (W_TRUE <= hi + 0.005)).all(), (lo, hi)
+
+
+def test_top_k_mask_matches_a_stable_argsort_with_ties() -> None:
+    from kuairec_utils.weights import top_k_feed_mask
+
+    rng = np.random.default_rng(3)
+    probs = rng.integers(0, 3, size=(500, 12, 4)).astype(np.float32) / 2  # many exact ties
+    valid = rng.random((500, 12)) < 0.8
+    valid[:, 0] = True
+    k = rng.integers(1, 14, size=500)
+    w = np.array([0.4, -0.1, 0.2, -0.3])
+    mask = top_k_feed_mask(probs, valid, k, w)
+    score = np.where(valid, probs @ w.astype(np.float32), -np.inf)
+    order = np.argsort(-score, axis=1, kind="stable")
+    reference = np.zeros_like(mask)
+    take = np.arange(12)[None, :] < np.minimum(k, valid.sum(axis=1))[:, None]
+    np.put_along_axis(reference, order, take, axis=1)
+    assert np.array_equal(mask, reference)
+    assert (mask.sum(axis=1) == np.minimum(k, valid.sum(axis=1))).all()

@@ -35,8 +35,11 @@ format: env
 test: env lint
 	$(BIN)/pytest
 
+# The notebooks name the project's kernel (kuairec, installed into .venv by `make env`);
+# it is also the default for new notebooks. jupyter refuses root without --allow-root.
 lab: env
-	$(BIN)/jupyter lab --notebook-dir=$(CURDIR)
+	$(BIN)/jupyter lab --notebook-dir=$(CURDIR) --MappingKernelManager.default_kernel_name=$(KERNEL) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: env
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

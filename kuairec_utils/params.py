@@ -1,0 +1,185 @@
+"""Every value of ``params.yaml`` checked at once, before a stage does any work.
+
+Each DVC stage starts with ``python -m kuairec_utils.params``: whichever stage a change makes
+run first stops there, with a message naming the bad parameter, before it reads or overwrites
+anything. The checks reuse each stage's own config classes (``SimConfig``,
+``InteractionsConfig``, ``FeatureConfig``, ``TrainConfig``, ``LabelThresholds``), so a notebook
+run alone by papermill checks its values the same way.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from kuairec_utils.config import PARAMS_FILE, load_params, resolve
+
+SOURCES = ("simulated", "kuairec")
+DEVICES = ("auto", "cpu", "cuda")
+SECTIONS = (
+    "seed",
+    "device",
+    "data",
+    "labels",
+    "simulate",
+    "interactions",
+    "features",
+    "baselines",
+    "gnn",
+    "head_weights",
+    "causal",
+)
+
+
+class ParamError(ValueError):
+    """A value of params.yaml that no stage can use; the message names it."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _int_at_least(section: Mapping[str, Any], where: str, name: str, low: int) -> None:
+    value = section.get(name)
+    if not _is_int(value) or value < low:
+        raise ParamError(f"params {where}.{name} = {value!r}: must be an integer of at least {low}")
+
+
+def _choice(section: Mapping[str, Any], where: str, name: str, allowed: tuple[str, ...]) -> None:
+    value = section.get(name)
+    if value not in allowed:
+        raise ParamError(f"params {where}.{name} = {value!r}: must be one of {list(allowed)}")
+
+
+def _in_range(
+    section: Mapping[str, Any], where: str, name: str, test: Callable[[float], bool], why: str
+) -> None:
+    value = section.get(name)
+    if not _is_number(value) or not test(value):
+        raise ParamError(f"params {where}.{name} = {value!r}: {why}")
+
+
+def _section(params: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    section = params.get(name)
+    if not isinstance(section, Mapping):
+        raise ParamError(f"params {name}: missing, or not a mapping of names to values")
+    return section
+
+
+def _known(section: Mapping[str, Any], where: str, names: set[str]) -> None:
+    unknown = sorted(set(section) - names)
+    if unknown:
+        raise ParamError(f"params {where}: unknown key(s) {unknown}; valid: {sorted(names)}")
+
+
+def _check_training(section: Mapping[str, Any], where: str) -> None:
+    """The values of TrainConfig (03, 04); torch itself is not imported for that."""
+    for name in ("mlp_hidden", "epochs", "batch_size", "patience"):
+        _int_at_least(section, where, name, 1)
+    _in_range(section, where, "dropout", lambda v: 0 <= v < 1, "must be in [0, 1)")
+    _in_range(section, where, "lr", lambda v: v > 0, "must be a positive number")
+    _in_range(section, where, "weight_decay", lambda v: v >= 0, "must be a non-negative number")
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """Raise ParamError naming the first value of ``params`` (a whole params.yaml) that is
+    missing, of the wrong type or out of range."""
+    from kuairec_utils.dataset import InteractionsConfig
+    from kuairec_utils.features import FeatureConfig
+    from kuairec_utils.simulate import SimConfig, SimulationError
+
+    missing = [s for s in SECTIONS if s not in params]
+    if missing:
+        raise ParamError(f"params: missing section(s) {missing}")
+    if not _is_int(params["seed"]) or params["seed"] < 0:
+        raise ParamError(f"params seed = {params['seed']!r}: must be a non-negative integer")
+    if params["device"] not in DEVICES:
+        raise ParamError(f"params device = {params['device']!r}: must be one of {list(DEVICES)}")
+
+    data = _section(params, "data")
+    _choice(data, "data", "source", SOURCES)
+    kuairec_dir = data.get("kuairec_dir") or ""
+    if not isinstance(kuairec_dir, str):
+        raise ParamError(f"params data.kuairec_dir = {kuairec_dir!r}: must be a path (text)")
+    if data["source"] == "kuairec" and kuairec_dir and not resolve(kuairec_dir).is_dir():
+        raise ParamError(
+            f"params data.kuairec_dir = {kuairec_dir!r}: no such folder ({resolve(kuairec_dir)})"
+        )
+
+    try:
+        SimConfig.from_params(params)  # also checks the labels section
+    except (SimulationError, ValueError) as e:
+        raise ParamError(str(e)) from e
+    try:
+        InteractionsConfig.from_params(_section(params, "interactions"))
+        FeatureConfig.from_params(_section(params, "features"))
+    except ValueError as e:
+        raise ParamError(str(e)) from e
+
+    baselines = _section(params, "baselines")
+    training = {"mlp_hidden", "dropout", "epochs", "batch_size", "lr", "weight_decay", "patience"}
+    _known(baselines, "baselines", training)
+    _check_training(baselines, "baselines")
+
+    gnn = _section(params, "gnn")
+    sizes = gnn.get("sizes")
+    if not isinstance(sizes, list) or not sizes:
+        raise ParamError(f"params gnn.sizes = {sizes!r}: must be a non-empty list of sizes")
+    for size in sizes:
+        if not _is_int(size) or size < 1:
+            raise ParamError(f"params gnn.sizes = {sizes!r}: {size!r} is not a positive integer")
+    if len(set(sizes)) != len(sizes):
+        raise ParamError(f"params gnn.sizes = {sizes!r}: a size is listed twice")
+    _known(gnn, "gnn", training | {"sizes", "hidden", "n_layers", "layer_mix", "edge_input"})
+    _int_at_least(gnn, "gnn", "hidden", 1)
+    if gnn["hidden"] not in sizes:
+        raise ParamError(
+            f"params gnn.hidden = {gnn['hidden']!r}: must be one of the trained gnn.sizes {sizes}"
+        )
+    _int_at_least(gnn, "gnn", "n_layers", 1)
+    _choice(gnn, "gnn", "layer_mix", ("last", "mean"))
+    _choice(gnn, "gnn", "edge_input", ("concat", "product"))
+    _check_training(gnn, "gnn")
+
+    weights = _section(params, "head_weights")
+    for name, low in [
+        ("n_others", 0),
+        ("n_screen", 0),
+        ("max_evaluations", 1),
+        ("n_boot", 2),
+        ("boot_grid", 1),
+        ("boot_refine", 0),
+        ("max_query_rows", 1),
+        ("offline_k", 1),
+    ]:
+        _int_at_least(weights, "head_weights", name, low)
+    _choice(weights, "head_weights", "exclude_seen", ("yes", "no"))
+
+    causal = _section(params, "causal")
+    _choice(causal, "causal", "estimator", ("plain", "rank_logit"))
+    _choice(causal, "causal", "center_index", ("yes", "no"))
+    _in_range(causal, "causal", "prior_sd", lambda v: v > 0, "must be a positive number")
+    _int_at_least(causal, "causal", "n_boot", 2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m kuairec_utils.params [params.yaml]``: exit 2 with the reason when a value
+    is bad, 0 (silently) when all are fine."""
+    args = sys.argv[1:] if argv is None else argv
+    path = Path(args[0]) if args else PARAMS_FILE
+    try:
+        check_params(load_params(path))
+    except ParamError as e:
+        print(f"{path.name}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

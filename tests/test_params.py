@@ -1,0 +1,79 @@
+"""params.yaml is checked whole before any stage works; a bad value is named."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kuairec_utils.config import PROJ_ROOT, load_params
+from kuairec_utils.params import ParamError, check_params, main
+
+
+@pytest.fixture
+def params() -> dict:
+    return copy.deepcopy(load_params())
+
+
+def test_the_project_params_are_valid(params: dict) -> None:
+    check_params(params)
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "value", "named"),
+    [
+        ("data", "source", "kuairek", "data.source"),
+        ("gnn", "sizes", [64, 0], "gnn.sizes"),
+        ("gnn", "hidden", 0, "gnn.hidden"),
+        ("gnn", "hidden", 32, "gnn.hidden"),  # not a trained size
+        ("labels", "negative_play_s", -1.0, "labels.negative_play_s"),
+        ("interactions", "burst_threshold", 1.5, "interactions.burst_threshold"),
+        ("interactions", "split_val", 0, "interactions.split_val"),  # an empty validation set
+        ("simulate", "scale", 2.0, "simulate.scale"),
+        ("baselines", "dropout", 1.0, "baselines.dropout"),
+        ("head_weights", "n_boot", 1, "head_weights.n_boot"),
+        ("head_weights", "exclude_seen", True, "head_weights.exclude_seen"),
+        ("causal", "prior_sd", 0.0, "causal.prior_sd"),
+        ("features", "onehot_min_share", 0.7, "features.onehot_min_share"),
+    ],
+)
+def test_a_bad_value_is_named(params: dict, section: str, name: str, value, named: str) -> None:
+    params[section][name] = value
+    with pytest.raises(ParamError, match=named.replace(".", r"\.")):
+        check_params(params)
+
+
+def test_unknown_keys_and_missing_sections_are_named(params: dict) -> None:
+    params["gnn"]["hiden"] = 128
+    with pytest.raises(ParamError, match="hiden"):
+        check_params(params)
+    del params["gnn"]["hiden"]
+    del params["causal"]
+    with pytest.raises(ParamError, match="causal"):
+        check_params(params)
+
+
+def test_the_command_line_exits_2_with_the_reason(
+    params: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params["device"] = "tpu"
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    assert main([str(path)]) == 2
+    assert "device = 'tpu'" in capsys.readouterr().err
+    assert main([str(PROJ_ROOT / "params.yaml")]) == 0
+
+
+def test_every_stage_checks_the_params_first() -> None:
+    stages = yaml.safe_load((PROJ_ROOT / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        cmd = stage.get("do", stage)["cmd"]
+        assert cmd.startswith("python -m kuairec_utils.params && "), name
+    out = subprocess.run(
+        [sys.executable, "-m", "kuairec_utils.params"], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr

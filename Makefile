@@ -21,7 +21,10 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m ipykernel install --prefix $(CURDIR)/$(VENV) --name $(KERNEL) --display-name "Python (kuairec)" >/dev/null
 	touch $(STAMP)
 
+# params.yaml is checked whole first (every stage checks it again, for a bare `dvc repro`):
+# a bad value stops here, before DVC clears any stage's outputs.
 repro: env
+	$(BIN)/python -m kuairec_utils.params
 	$(BIN)/dvc repro
 
 lint: env
@@ -41,8 +44,10 @@ lab: env
 	$(BIN)/jupyter lab --notebook-dir=$(CURDIR) --MappingKernelManager.default_kernel_name=$(KERNEL) \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# One table: fresh-clone install and pipeline (per stage), scale-1.0 throughput, GNN ratio
+# (about 45 minutes on 2 cores). The single scripts in benchmarks/ run alone too.
 bench: env
-	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	$(BIN)/python benchmarks/bench_all.py
 
 # Regenerate requirements.lock after changing a pin in pyproject.toml (and environment.yml).
 lock: env

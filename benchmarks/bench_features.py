@@ -93,13 +93,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scales", type=float, nargs="+", default=[0.12, 1.0])
     parser.add_argument("--seed", type=int, default=20200705)
+    parser.add_argument("--json", type=Path, help="also write the figures (a list) here")
     args = parser.parse_args()
     print(
         f"{'scale':>6} {'rows':>11} {'features':>8} {'read s':>7} {'build s':>8} {'write s':>8} "
         f"{'feature s':>9} {'rows/s':>9} {'peak MiB':>9}"
     )
+    results = []
     for scale in args.scales:
         r = run(scale, args.seed)
+        results.append({"scale": scale, **r})
         step = r["build_s"] + r["write_s"]
         print(
             f"{scale:>6g} {r['rows']:>11,} {r['features']:>8} {r['read_s']:>7.1f} "
@@ -107,6 +110,8 @@ def main() -> None:
             f"{r['peak_rss_mib']:>9,.0f}",
             flush=True,
         )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

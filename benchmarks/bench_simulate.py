@@ -17,6 +17,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 CHILD = r"""
 import json, resource, sys, time
@@ -46,18 +47,23 @@ def run(scale: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scales", type=float, nargs="+", default=[0.1, 1.0])
+    parser.add_argument("--json", type=Path, help="also write the figures (a list) here")
     args = parser.parse_args()
     print(
         f"{'scale':>6} {'users':>6} {'videos':>7} {'big rows':>11} {'small rows':>10} "
         f"{'wall s':>7} {'rows/s':>9} {'peak MiB':>9}"
     )
+    results = []
     for scale in args.scales:
         r = run(scale)
+        results.append({"scale": scale, **r})
         print(
             f"{scale:>6} {r['users']:>6} {r['videos']:>7} {r['big_matrix_rows']:>11,} "
             f"{r['small_matrix_rows']:>10,} {r['wall_s']:>7.1f} "
             f"{r['big_matrix_rows'] / r['wall_s']:>9,.0f} {r['peak_rss_mib']:>9,.0f}"
         )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -39,10 +39,13 @@ class LabelThresholds:
         for name in names:
             value = section.get(name, getattr(cls, name))
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ValueError(f"params labels.{name} must be a positive number, got {value!r}")
+                raise ValueError(f"params labels.{name} = {value!r}: must be a positive number")
             values[name] = float(value)
         if values["rewatch_ratio"] < values["complete_ratio"]:
-            raise ValueError("params labels.rewatch_ratio must be >= labels.complete_ratio")
+            raise ValueError(
+                f"params labels.rewatch_ratio = {values['rewatch_ratio']!r}: must be at least "
+                f"labels.complete_ratio ({values['complete_ratio']!r})"
+            )
         return cls(**values)
 
 

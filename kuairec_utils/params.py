@@ -157,6 +157,7 @@ def check_params(params: Mapping[str, Any]) -> None:
         ("boot_refine", 0),
         ("max_query_rows", 1),
         ("offline_k", 1),
+        ("n_jobs", 1),
     ]:
         _int_at_least(weights, "head_weights", name, low)
     _choice(weights, "head_weights", "exclude_seen", ("yes", "no"))

@@ -1,15 +1,19 @@
 """The results page: ``reports/results.md`` from the metrics (the ``report`` stage).
 
 Everything on the page comes from ``metrics/*.json`` (and the AUC table 04 writes), so the page
-is regenerated whenever a number changes and never holds a number typed by hand::
+is regenerated whenever a number changes and never holds a number typed by hand. With
+``--readme``, the same tables replace the block between the README's results markers, and the
+main figures are copied where the README shows them (``--readme-figures``, kept in git)::
 
-    python -m kuairec_utils.report --metrics metrics --reports reports
+    python -m kuairec_utils.report --metrics metrics --reports reports \
+        --readme README.md --readme-figures docs/figures
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,11 @@ FIGURES = (
 )
 
 
+README_FIGURES = ("04_roc.png", "04_calibration.png", "06_causal.png")  # shown in the README
+README_START = "<!-- results: written by the report stage (python -m kuairec_utils.report) -->"
+README_END = "<!-- /results -->"
+
+
 def _read(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -60,6 +69,8 @@ def auc_section(metrics: Path) -> list[str]:
     """Test AUC per head and mean of every model, the oracle and the study."""
     rows = []
     oracle = _read(metrics / "auc_oracle.json")
+    if oracle is not None and oracle.get("test_auc") is None:
+        oracle = None  # real data: the stage writes the file, but there is no truth
     for path in sorted(metrics.glob("auc_*.json")):
         record = _read(path)
         if record is None or record["model"] == "oracle":
@@ -164,16 +175,46 @@ def build_report(metrics_dir: str | Path, reports_dir: str | Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def update_readme(
+    readme: str | Path, metrics_dir: str | Path, reports_dir: str | Path, figures_dir: str | Path
+) -> None:
+    """Replace the README's results block with the latest tables and show the main figures,
+    copied into ``figures_dir`` (a folder kept in git, so the README shows them on a fresh
+    clone). Raises ValueError when the README lacks the two markers; nothing is written then."""
+    readme, figures = Path(readme), Path(figures_dir)
+    text = readme.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"{readme}: no results block ({README_START!r} ... {README_END!r})")
+    metrics, reports = Path(metrics_dir), Path(reports_dir)
+    lines = []
+    for section in (auc_section, weights_section, causal_section):
+        lines += [f"#{line}" if line.startswith("## ") else line for line in section(metrics)]
+    shown = [f for f in README_FIGURES if (reports / "figures" / f).exists()]
+    figures.mkdir(parents=True, exist_ok=True)
+    for name in shown:
+        shutil.copyfile(reports / "figures" / name, figures / name)
+    relative = figures.resolve().relative_to(readme.resolve().parent)
+    lines += [f"![{Path(name).stem}]({(relative / name).as_posix()})" for name in shown]
+    block = "\n".join([README_START, "", *lines, "", ""]) + README_END
+    readme.write_text(text[:start] + block + text[end + len(README_END) :])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--metrics", default="metrics")
     parser.add_argument("--reports", default="reports")
+    parser.add_argument("--readme", help="also update this README's results block")
+    parser.add_argument("--readme-figures", default="docs/figures", help="figures it shows")
     args = parser.parse_args(argv)
     text = build_report(args.metrics, args.reports)
     out = Path(args.reports) / "results.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(f"wrote {out}")
+    if args.readme:
+        update_readme(args.readme, args.metrics, args.reports, args.readme_figures)
+        print(f"updated the results block of {args.readme}")
     return 0
 
 

@@ -19,7 +19,9 @@ This module knows nothing of where the probabilities and embeddings come from (t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import multiprocessing
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -283,6 +285,47 @@ def sphere_points(n: int, seed: int = 0) -> np.ndarray:
     return np.vstack([axes, random / np.abs(random).sum(axis=1, keepdims=True)])
 
 
+# --------------------------------------------------------------------------------------------
+# Several processes for the objective's evaluations (the machine's cores). The workers are
+# forked with the problem in memory (nothing large is pickled), and every result is the same
+# as in one process: each task is a pure function of its point.
+
+_WORKER_PROBLEM: FeedProblem | None = None
+
+
+def _map(problem: FeedProblem, task: Callable, items: Iterable, n_jobs: int) -> list:
+    """``[task(item) for item in items]``, in ``n_jobs`` forked processes when n_jobs > 1 (and
+    the platform can fork); the workers' tasks read the problem from ``_WORKER_PROBLEM``."""
+    global _WORKER_PROBLEM
+    items = list(items)
+    _WORKER_PROBLEM = problem
+    try:
+        if n_jobs <= 1 or len(items) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+            return [task(item) for item in items]
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(min(n_jobs, len(items)), mp_context=context) as pool:
+            chunk = max(1, len(items) // (4 * n_jobs))
+            return list(pool.map(task, items, chunksize=chunk))
+    finally:
+        _WORKER_PROBLEM = None
+
+
+def _objective_task(w: np.ndarray) -> float:
+    return objective(_WORKER_PROBLEM, w)
+
+
+def _losses_task(w: np.ndarray) -> np.ndarray:
+    return session_losses(_WORKER_PROBLEM, w)
+
+
+def _search_task(args: tuple) -> tuple[np.ndarray, float, dict]:
+    start, session_weights, max_evaluations, step = args
+    cache: dict[tuple[float, ...], float] = {}
+    f = _cached_objective(_WORKER_PROBLEM, session_weights, cache)
+    w, value = _search(f, start[None, :], max_evaluations, step)
+    return w, value, cache
+
+
 @dataclass
 class WeightEstimate:
     """The minimiser on the L1 sphere, its objective and every point the search evaluated."""
@@ -354,6 +397,8 @@ def estimate_weights(
     n_screen: int = 256,
     n_refine: int = 3,
     seed: int = 0,
+    progress: bool = False,
+    n_jobs: int = 1,
 ) -> WeightEstimate:
     """Derivative-free minimisation of the hard objective on the L1 sphere.
 
@@ -362,15 +407,39 @@ def estimate_weights(
     Nelder-Mead moves an unconstrained 4-vector that the objective normalises onto the sphere
     (scale invariance makes that exact); its first simplex is wide (0.25 around the start), so
     it steps across the objective's flat pieces. Every evaluated point is returned with its
-    value.
+    value. With ``n_jobs > 1`` the screen and the refinements run in that many processes; the
+    estimate is the same (each refinement is independent of the others).
     """
-    evaluated: dict[tuple[float, ...], float] = {}
-    f = _cached_objective(problem, session_weights, evaluated)
-
     points = sphere_points(n_screen, seed) if starts is None else np.atleast_2d(starts)
+    points = np.vstack([to_l1_sphere(p) for p in points])
+    if n_jobs > 1 and session_weights is None:
+        log = print if progress else (lambda *a, **k: None)
+        log(f"screen: {len(points)} points in {n_jobs} processes", flush=True)
+        values = np.array(_map(problem, _objective_task, points, n_jobs))
+        evaluated = {tuple(np.round(p, 10)): float(v) for p, v in zip(points, values, strict=True)}
+        best_starts = points[np.argsort(values, kind="stable")[:n_refine]]
+        log(f"Nelder-Mead from the {len(best_starts)} best, in {n_jobs} processes", flush=True)
+        tasks = [(start, None, max_evaluations, 0.25) for start in best_starts]
+        fits = _map(problem, _search_task, tasks, n_jobs)
+        for _, _, cache in fits:
+            evaluated.update(cache)
+        w, value, _ = min(fits, key=lambda fit: fit[1])  # the first of equal values, as in one
+        return WeightEstimate(w, value, evaluated)
+
+    evaluated = {}
+    cached = _cached_objective(problem, session_weights, evaluated)
+    bar = tqdm(desc="objective evaluations (screen, then Nelder-Mead)", disable=not progress)
+
+    def f(v: np.ndarray) -> float:
+        n = len(evaluated)
+        value = cached(v)
+        bar.update(len(evaluated) - n)
+        return value
+
     values = np.array([f(p) for p in points])
     best_starts = points[np.argsort(values, kind="stable")[:n_refine]]
     w, value = _search(f, best_starts, max_evaluations, 0.25)
+    bar.close()
     return WeightEstimate(w, value, evaluated)
 
 
@@ -390,6 +459,7 @@ def bootstrap_weights(
     n_grid: int = 400,
     grid_scale: float = 0.05,
     max_evaluations: int = 60,
+    n_jobs: int = 1,
 ) -> np.ndarray:
     """(n_boot, 4) estimates on bootstrap resamples of groups (users with all their sessions).
 
@@ -402,9 +472,12 @@ def bootstrap_weights(
     """
     inverse = np.unique(np.asarray(groups), return_inverse=True)[1]
     grid = np.vstack([to_l1_sphere(w_hat), local_points(w_hat, n_grid, grid_scale, seed + 1)])
-    losses = np.vstack(  # (n_grid + 1, S)
-        [session_losses(problem, w) for w in tqdm(grid, desc="bootstrap grid", leave=False)]
-    )
+    if n_jobs > 1:
+        losses = np.vstack(_map(problem, _losses_task, grid, n_jobs))  # (n_grid + 1, S)
+    else:
+        losses = np.vstack(
+            [session_losses(problem, w) for w in tqdm(grid, desc="bootstrap grid", leave=False)]
+        )
     rng = np.random.default_rng(seed)
     out = np.empty((n_boot, len(HEADS)))
     for b in range(n_boot):

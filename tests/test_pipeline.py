@@ -3,6 +3,7 @@ notebooks through papermill into reports/notebooks/, and a second run does nothi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -48,6 +49,23 @@ def set_params(repo: Path, **changes: object) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+TINY = {"simulate__scale": TINY_SCALE, "head_weights__n_boot": 10, "causal__n_boot": 5}
+
+
+def tree_digest(repo: Path) -> dict[str, str]:
+    """Every file of the working tree but .dvc/, .git/ and .venv (DVC's, git's and the
+    environment's own), with its md5."""
+    digest = {}
+    for folder, dirs, files in os.walk(repo):  # symlinks to folders are not followed
+        if Path(folder) == repo:
+            dirs[:] = [d for d in dirs if d not in (".dvc", ".git", ".venv")]
+        for name in files:
+            path = Path(folder) / name
+            if path.is_file():
+                digest[str(path.relative_to(repo))] = hashlib.md5(path.read_bytes()).hexdigest()
+    return digest
+
+
 def run(repo: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
@@ -56,7 +74,7 @@ def run(repo: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = copy_repository(tmp_path_factory.mktemp("clone"))
-    set_params(repo, simulate__scale=TINY_SCALE, head_weights__n_boot=10, causal__n_boot=5)
+    set_params(repo, **TINY)
     return repo
 
 
@@ -71,11 +89,83 @@ def test_dvc_repro_runs_every_stage_then_nothing(repo: Path) -> None:
     assert any(c.get("outputs") for c in executed["cells"])  # executed, not copied
     assert (repo / "data/raw/ground_truth/truth.json").exists()
     assert json.loads((repo / "metrics/calibration.json").read_text())
+    before = tree_digest(repo)
     again = run(repo, "dvc", "repro")
     assert again.returncode == 0
     assert "Data and pipelines are up to date" in again.stdout
     status = run(repo, "dvc", "status")
     assert "up to date" in status.stdout
+    assert tree_digest(repo) == before  # the second run changed no file
+
+
+def test_a_second_clone_writes_byte_identical_metrics(
+    repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Same seed, same bytes: the metrics of a fresh copy equal the first run's (CPU)."""
+    assert (repo / "metrics" / "causal.json").exists(), "needs the first test's run"
+    other = copy_repository(tmp_path_factory.mktemp("clone2"))
+    set_params(other, **TINY)
+    result = run(other, "dvc", "repro")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    names = sorted(p.name for p in (repo / "metrics").glob("*.json"))
+    assert len(names) >= 8
+    for name in names:
+        assert (other / "metrics" / name).read_bytes() == (repo / "metrics" / name).read_bytes(), (
+            name
+        )
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"data__source": "kuairek"}, "data.source"),
+        ({"gnn__sizes": [64, 0]}, "gnn.sizes"),
+        ({"labels__complete_ratio": -1.0}, "labels.complete_ratio"),
+        ({"interactions__split_val": 0}, "interactions.split_val"),
+    ],
+)
+def test_a_bad_parameter_stops_the_first_stage_naming_it(
+    repo: Path, change: dict, named: str
+) -> None:
+    """After a full run, a bad value stops `make repro` before any stage runs (nothing is
+    touched), and a bare `dvc repro` at the first stage it runs; both name the value."""
+    assert (repo / "metrics" / "causal.json").exists(), "needs the first test's run"
+    params = (repo / "params.yaml").read_text()
+    before = tree_digest(repo)
+    venv = repo / ".venv"
+    venv.symlink_to(Path(sys.executable).parents[1])  # the project's environment, as built
+    try:
+        set_params(repo, **change)
+        result = run(repo, "make", "-o", "env", "repro")
+        assert result.returncode != 0
+        assert f"params.yaml: error: params {named} = " in result.stderr
+        assert "Running stage" not in result.stdout
+        after = tree_digest(repo)
+        after.pop("params.yaml"), before.pop("params.yaml")
+        assert after == before
+        bare = run(repo, "dvc", "repro")
+        assert bare.returncode != 0
+        assert f"params.yaml: error: params {named} = " in bare.stderr + bare.stdout
+    finally:
+        (repo / "params.yaml").write_text(params)
+        venv.unlink()
+        run(repo, "dvc", "checkout", "--force")  # what DVC cleared before the check ran
+
+
+def test_switching_to_real_files_reruns_the_pipeline(repo: Path, tiny_sim: Path) -> None:
+    """data.source kuairec with data.kuairec_dir: every stage re-runs on real-schema files (the
+    simulator's, without its ground truth) and the metrics carry no truth."""
+    set_params(repo, data__source="kuairec", data__kuairec_dir=str(tiny_sim / "KuaiRec 2.0"))
+    result = run(repo, "dvc", "repro")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Running stage 'causal'" in result.stdout
+    assert not (repo / "data/raw/ground_truth").exists()
+    weights = json.loads((repo / "metrics/weights.json").read_text())
+    causal = json.loads((repo / "metrics/causal.json").read_text())
+    assert "w_true" not in weights and "effect_true" not in causal
+    assert set(weights["w"]) == {"complete", "long", "rewatch", "negative"}
+    oracle = json.loads((repo / "metrics/auc_oracle.json").read_text())
+    assert oracle["test_auc"] is None  # no truth, no oracle
 
 
 def test_unknown_data_source_stops_before_writing(tmp_path: Path) -> None:

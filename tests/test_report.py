@@ -47,3 +47,32 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
         assert expected in text, expected
     assert main(["--metrics", str(metrics), "--reports", str(tmp_path / "reports")]) == 0
     assert (tmp_path / "reports" / "results.md").read_text() == text
+
+
+def test_readme_block_is_replaced_and_the_rest_kept(tmp_path: Path) -> None:
+    import pytest
+
+    from kuairec_utils.report import README_END, README_START, update_readme
+
+    metrics, reports = tmp_path / "metrics", tmp_path / "reports"
+    (reports / "figures").mkdir(parents=True)
+    metrics.mkdir()
+    (metrics / "auc_gnn_h64.json").write_text(json.dumps(auc("gnn_h64", 0.81)))
+    (reports / "figures" / "04_roc.png").write_bytes(b"\x89PNG fake")
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        f"# Title\n\nbefore\n\n{README_START}\nold numbers 0.123\n{README_END}\n\nafter\n"
+    )
+    update_readme(readme, metrics, reports, tmp_path / "docs" / "figures")
+    text = readme.read_text()
+    assert text.startswith("# Title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
+    assert "old numbers" not in text and "### Value models: test AUC" in text
+    assert "| gnn_h64 | 0.8100 |" in text
+    assert "![04_roc](docs/figures/04_roc.png)" in text
+    assert (tmp_path / "docs" / "figures" / "04_roc.png").read_bytes() == b"\x89PNG fake"
+    update_readme(readme, metrics, reports, tmp_path / "docs" / "figures")
+    assert readme.read_text() == text  # idempotent
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="no results block"):
+        update_readme(readme, metrics, reports, tmp_path / "docs" / "figures")
+    assert readme.read_text() == "no markers\n"

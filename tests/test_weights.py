@@ -180,3 +180,18 @@ def test_top_k_mask_matches_a_stable_argsort_with_ties() -> None:
     np.put_along_axis(reference, order, take, axis=1)
     assert np.array_equal(mask, reference)
     assert (mask.sum(axis=1) == np.minimum(k, valid.sum(axis=1))).all()
+
+
+def test_several_processes_give_the_same_estimate_and_bootstrap() -> None:
+    problem, users = synthetic(n_sessions=600, noise=0.02, seed=4)
+    one = estimate_weights(problem, n_screen=24, max_evaluations=40, seed=1)
+    two = estimate_weights(problem, n_screen=24, max_evaluations=40, seed=1, n_jobs=2)
+    assert np.array_equal(one.w, two.w) and one.objective == two.objective
+    shared = set(one.evaluated) & set(two.evaluated)
+    assert len(shared) >= 24  # the screen at least
+    assert all(one.evaluated[key] == two.evaluated[key] for key in shared)
+    draws = [
+        bootstrap_weights(problem, users, one.w, n_boot=8, n_grid=30, max_evaluations=0, n_jobs=j)
+        for j in (1, 2)
+    ]
+    assert np.array_equal(draws[0], draws[1])

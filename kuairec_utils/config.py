@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
 
 PROJ_ROOT = Path(__file__).resolve().parents[1]
 PARAMS_FILE = PROJ_ROOT / "params.yaml"
@@ -35,9 +35,11 @@ def kuairec_data_dir(root: str | Path = RAW_DIR) -> Path:
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
-    """``params.yaml`` as a dict (one section per stage)."""
+    """``params.yaml`` as a dict (one section per stage), read as YAML 1.2 the way DVC reads
+    it: ``dvc exp run -S`` rewrites the file and drops quotes, and a bare ``yes`` must stay the
+    text "yes" (YAML 1.1 readers such as PyYAML turn it into True)."""
     with open(path, encoding="utf-8") as f:
-        params = yaml.safe_load(f)
+        params = YAML(typ="safe", pure=True).load(f)
     if not isinstance(params, dict):
         raise ValueError(f"{path}: expected a mapping of sections, got {type(params).__name__}")
     return params

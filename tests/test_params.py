@@ -77,3 +77,17 @@ def test_every_stage_checks_the_params_first() -> None:
         [sys.executable, "-m", "kuairec_utils.params"], capture_output=True, text=True, check=False
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_params_rewritten_by_dvc_exp_run_keep_their_text_values(tmp_path: Path) -> None:
+    """`dvc exp run -S` rewrites params.yaml and drops the quotes of "yes"; read as YAML 1.2
+    (as DVC reads it), the value stays the text "yes", not a boolean."""
+    text = (
+        (PROJ_ROOT / "params.yaml").read_text().replace('exclude_seen: "yes"', "exclude_seen: yes")
+    )
+    assert "exclude_seen: yes" in text
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    params = load_params(path)
+    assert params["head_weights"]["exclude_seen"] == "yes"
+    check_params(params)

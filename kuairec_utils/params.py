@@ -87,6 +87,31 @@ def _check_training(section: Mapping[str, Any], where: str) -> None:
     _in_range(section, where, "weight_decay", lambda v: v >= 0, "must be a non-negative number")
 
 
+def check_head_weights(section: Mapping[str, Any]) -> None:
+    """The values of 05_head_weights (the params section, or the notebook's parameters)."""
+    for name, low in [
+        ("n_others", 0),
+        ("n_screen", 0),
+        ("max_evaluations", 1),
+        ("n_boot", 2),
+        ("boot_grid", 1),
+        ("boot_refine", 0),
+        ("max_query_rows", 1),
+        ("offline_k", 1),
+        ("n_jobs", 1),
+    ]:
+        _int_at_least(section, "head_weights", name, low)
+    _choice(section, "head_weights", "exclude_seen", ("yes", "no"))
+
+
+def check_causal(section: Mapping[str, Any]) -> None:
+    """The values of 06_causal (the params section, or the notebook's parameters)."""
+    _choice(section, "causal", "estimator", ("plain", "rank_logit"))
+    _choice(section, "causal", "center_index", ("yes", "no"))
+    _in_range(section, "causal", "prior_sd", lambda v: v > 0, "must be a positive number")
+    _int_at_least(section, "causal", "n_boot", 2)
+
+
 def check_params(params: Mapping[str, Any]) -> None:
     """Raise ParamError naming the first value of ``params`` (a whole params.yaml) that is
     missing, of the wrong type or out of range."""
@@ -147,26 +172,8 @@ def check_params(params: Mapping[str, Any]) -> None:
     _choice(gnn, "gnn", "edge_input", ("concat", "product"))
     _check_training(gnn, "gnn")
 
-    weights = _section(params, "head_weights")
-    for name, low in [
-        ("n_others", 0),
-        ("n_screen", 0),
-        ("max_evaluations", 1),
-        ("n_boot", 2),
-        ("boot_grid", 1),
-        ("boot_refine", 0),
-        ("max_query_rows", 1),
-        ("offline_k", 1),
-        ("n_jobs", 1),
-    ]:
-        _int_at_least(weights, "head_weights", name, low)
-    _choice(weights, "head_weights", "exclude_seen", ("yes", "no"))
-
-    causal = _section(params, "causal")
-    _choice(causal, "causal", "estimator", ("plain", "rank_logit"))
-    _choice(causal, "causal", "center_index", ("yes", "no"))
-    _in_range(causal, "causal", "prior_sd", lambda v: v > 0, "must be a positive number")
-    _int_at_least(causal, "causal", "n_boot", 2)
+    check_head_weights(_section(params, "head_weights"))
+    check_causal(_section(params, "causal"))
 
 
 def main(argv: list[str] | None = None) -> int:

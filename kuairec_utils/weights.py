@@ -293,25 +293,35 @@ def sphere_points(n: int, seed: int = 0) -> np.ndarray:
 _WORKER_PROBLEM: FeedProblem | None = None
 
 
-def _map(problem: FeedProblem, task: Callable, items: Iterable, n_jobs: int) -> list:
+def _map(
+    problem: FeedProblem,
+    task: Callable,
+    items: Iterable,
+    n_jobs: int,
+    desc: str | None = None,
+    progress: bool = False,
+) -> list:
     """``[task(item) for item in items]``, in ``n_jobs`` forked processes when n_jobs > 1 (and
-    the platform can fork); the workers' tasks read the problem from ``_WORKER_PROBLEM``."""
+    the platform can fork), with a progress bar; the tasks read the problem from
+    ``_WORKER_PROBLEM``."""
     global _WORKER_PROBLEM
     items = list(items)
+    bar = {"total": len(items), "desc": desc, "leave": False, "disable": not progress}
     _WORKER_PROBLEM = problem
     try:
         if n_jobs <= 1 or len(items) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-            return [task(item) for item in items]
+            return list(tqdm((task(item) for item in items), **bar))
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(min(n_jobs, len(items)), mp_context=context) as pool:
             chunk = max(1, len(items) // (4 * n_jobs))
-            return list(pool.map(task, items, chunksize=chunk))
+            return list(tqdm(pool.map(task, items, chunksize=chunk), **bar))
     finally:
         _WORKER_PROBLEM = None
 
 
-def _objective_task(w: np.ndarray) -> float:
-    return objective(_WORKER_PROBLEM, w)
+def _objective_task(args: tuple) -> float:
+    w, session_weights = args
+    return objective(_WORKER_PROBLEM, w, session_weights)
 
 
 def _losses_task(w: np.ndarray) -> np.ndarray:
@@ -408,38 +418,19 @@ def estimate_weights(
     (scale invariance makes that exact); its first simplex is wide (0.25 around the start), so
     it steps across the objective's flat pieces. Every evaluated point is returned with its
     value. With ``n_jobs > 1`` the screen and the refinements run in that many processes; the
-    estimate is the same (each refinement is independent of the others).
+    estimate is the same (each point's value, and each refinement, is independent of the rest).
     """
     points = sphere_points(n_screen, seed) if starts is None else np.atleast_2d(starts)
     points = np.vstack([to_l1_sphere(p) for p in points])
-    if n_jobs > 1 and session_weights is None:
-        log = print if progress else (lambda *a, **k: None)
-        log(f"screen: {len(points)} points in {n_jobs} processes", flush=True)
-        values = np.array(_map(problem, _objective_task, points, n_jobs))
-        evaluated = {tuple(np.round(p, 10)): float(v) for p, v in zip(points, values, strict=True)}
-        best_starts = points[np.argsort(values, kind="stable")[:n_refine]]
-        log(f"Nelder-Mead from the {len(best_starts)} best, in {n_jobs} processes", flush=True)
-        tasks = [(start, None, max_evaluations, 0.25) for start in best_starts]
-        fits = _map(problem, _search_task, tasks, n_jobs)
-        for _, _, cache in fits:
-            evaluated.update(cache)
-        w, value, _ = min(fits, key=lambda fit: fit[1])  # the first of equal values, as in one
-        return WeightEstimate(w, value, evaluated)
-
-    evaluated = {}
-    cached = _cached_objective(problem, session_weights, evaluated)
-    bar = tqdm(desc="objective evaluations (screen, then Nelder-Mead)", disable=not progress)
-
-    def f(v: np.ndarray) -> float:
-        n = len(evaluated)
-        value = cached(v)
-        bar.update(len(evaluated) - n)
-        return value
-
-    values = np.array([f(p) for p in points])
+    screen = [(p, session_weights) for p in points]
+    values = np.array(_map(problem, _objective_task, screen, n_jobs, "screen", progress))
+    evaluated = {tuple(np.round(p, 10)): float(v) for p, v in zip(points, values, strict=True)}
     best_starts = points[np.argsort(values, kind="stable")[:n_refine]]
-    w, value = _search(f, best_starts, max_evaluations, 0.25)
-    bar.close()
+    tasks = [(start, session_weights, max_evaluations, 0.25) for start in best_starts]
+    fits = _map(problem, _search_task, tasks, n_jobs, "Nelder-Mead restarts", progress)
+    for _, _, cache in fits:
+        evaluated.update(cache)
+    w, value, _ = min(fits, key=lambda fit: fit[1])  # the first of equal values
     return WeightEstimate(w, value, evaluated)
 
 
@@ -472,12 +463,8 @@ def bootstrap_weights(
     """
     inverse = np.unique(np.asarray(groups), return_inverse=True)[1]
     grid = np.vstack([to_l1_sphere(w_hat), local_points(w_hat, n_grid, grid_scale, seed + 1)])
-    if n_jobs > 1:
-        losses = np.vstack(_map(problem, _losses_task, grid, n_jobs))  # (n_grid + 1, S)
-    else:
-        losses = np.vstack(
-            [session_losses(problem, w) for w in tqdm(grid, desc="bootstrap grid", leave=False)]
-        )
+    # (n_grid + 1, S)
+    losses = np.vstack(_map(problem, _losses_task, grid, n_jobs, "bootstrap grid", progress=True))
     rng = np.random.default_rng(seed)
     out = np.empty((n_boot, len(HEADS)))
     for b in range(n_boot):

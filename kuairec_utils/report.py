@@ -137,6 +137,24 @@ def causal_section(metrics: Path) -> list[str]:
     lines += ["", f"{record['n_sessions']:,} sessions with a previous session."]
     if "effect_true" in record:
         lines.append(f"The simulator's true effect: {record['effect_true']}.")
+    truth = record.get("evaluation", {}).get("with_the_truth", {})
+    if "true residual, estimated c_s" in truth:
+        fit = truth["true residual, estimated c_s"]
+        lines.append(
+            f"With the simulator's true residual in place of the measured one (and the estimated "
+            f"c_s): {_fmt(fit['effect'])} (se {_fmt(fit['se'])})."
+        )
+    diagnosis = record.get("evaluation", {}).get("diagnosis")
+    if diagnosis:
+        lines.append(
+            "Within a user, the measured residual correlates "
+            f"{_fmt(diagnosis['corr_residual_true_within_user'], 3)} with the true one; the true "
+            "c_s on the measured r(s-1) gives "
+            f"{_fmt(diagnosis['true c_s on measured r(s-1)']['effect'])}, and the estimated c_s's "
+            "error moves with the measured r(s-1) by "
+            f"{_fmt(diagnosis['error of estimated c_s on measured r(s-1)']['effect'])} "
+            "(06_causal, evaluation)."
+        )
     return [*lines, ""]
 
 

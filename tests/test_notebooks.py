@@ -239,4 +239,8 @@ def test_06_causal_notebook(head_weights: dict, trained: Path, tmp_path: Path) -
         "true residual, estimated c_s",
         "true residual, true c_s",
     }
+    diagnosis = record["evaluation"]["diagnosis"]
+    assert -1 <= diagnosis["corr_residual_true_within_user"] <= 1
+    for name in ("true c_s on measured r(s-1)", "error of estimated c_s on measured r(s-1)"):
+        assert np.isfinite(diagnosis[name]["effect"]) and diagnosis[name]["se"] > 0, name
     assert (tmp_path / "figures" / "06_causal.png").stat().st_size > 10_000

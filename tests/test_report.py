@@ -40,10 +40,20 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
         "n_sessions": 999,
         "effect_true": -5.0,
         "placebo": {"effect": 0.1, "se": 0.4},
+        "evaluation": {
+            "with_the_truth": {"true residual, estimated c_s": {"effect": -4.6543, "se": 0.3}},
+            "diagnosis": {
+                "corr_residual_true_within_user": 0.0281,
+                "true c_s on measured r(s-1)": {"effect": -0.1262, "se": 0.06},
+                "error of estimated c_s on measured r(s-1)": {"effect": 3.0134, "se": 0.1},
+            },
+        },
     }
     (metrics / "causal.json").write_text(json.dumps(causal))
     text = build_report(metrics, tmp_path / "reports")
     for expected in ("0.8100", "0.9000", "-0.0900", "4,321", "-4.2000", "0.1000", "-5.0", "0.8237"):
+        assert expected in text, expected
+    for expected in ("-4.6543", "0.028 with the true one", "-0.1262", "3.0134"):
         assert expected in text, expected
     assert main(["--metrics", str(metrics), "--reports", str(tmp_path / "reports")]) == 0
     assert (tmp_path / "reports" / "results.md").read_text() == text

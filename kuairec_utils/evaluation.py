@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,9 @@ import pandas as pd
 from kuairec_utils.config import GROUND_TRUTH_SUBDIR
 from kuairec_utils.heads import HEADS
 from kuairec_utils.models import auc_by_head
+
+if TYPE_CHECKING:
+    from kuairec_utils.simulate import SimConfig
 
 STUDY_AUC: dict[str, dict[str, float]] = {  # the study's test AUCs on real KuaiRec (DESIGN.md 1)
     "logreg": {"complete": 0.8297, "long": 0.7718, "rewatch": 0.8315, "negative": 0.8617, "mean": 0.8237},
@@ -46,6 +49,82 @@ def oracle_auc(truth: pd.DataFrame, raw_row: np.ndarray, y: np.ndarray) -> dict[
     return auc_by_head(y, true_probabilities(truth, raw_row))
 
 
+def simulator_config(meta: dict[str, Any]) -> SimConfig:
+    """The simulator's ``SimConfig`` from ``truth.json`` (its ``constants``)."""
+    from kuairec_utils.heads import LabelThresholds
+    from kuairec_utils.simulate import SimConfig
+
+    constants = dict(meta["constants"])
+    labels = LabelThresholds(**constants.pop("labels"))
+    return SimConfig(**constants, labels=labels)
+
+
+def shock_free_oracles(
+    truth: pd.DataFrame,
+    meta: dict[str, Any],
+    rows: pd.DataFrame,
+    n_nodes: int = 24,
+) -> dict[str, np.ndarray]:
+    """Two oracles that know everything about a showing except the session's selectivity shock.
+
+    The oracle (the true probabilities) knows the session's selectivity ``c_s``, which no model
+    can see before the session's first video. These two know the user's utility for the video
+    (taste, quality, habit, fatigue), the video's duration and every constant of the simulator,
+    but not ``c_s``; their AUCs show how much of the gap between a model and the oracle is the
+    session's shock, which no model can close:
+
+    - ``user mean c``: ``c_s`` replaced by the user's mean over their sessions;
+    - ``c learnt in the session``: the posterior mean of the heads' probabilities over ``c_s``,
+      given the ``negative`` labels of the session's earlier rows (the prior: normal around the
+      user's mean with the pooled within-user sd of ``c_s``; Gauss-Hermite nodes) - what a
+      perfect model that updates on the session's behaviour so far would predict.
+
+    rows: the study's interactions (``raw_row``, ``user_id``, ``session_id``, ``position``,
+    ``video_duration_ms``, ``negative``); returns (n, 4) probabilities in the order of ``rows``.
+    """
+    from kuairec_utils.simulate import head_probabilities
+
+    cfg = simulator_config(meta)
+    raw_row = rows["raw_row"].to_numpy()
+    utility = truth["utility"].to_numpy()[raw_row]
+    c_s = truth["selectivity"].to_numpy()[raw_row]
+    duration = rows["video_duration_ms"].to_numpy().astype(float)
+    # the user's mean c over sessions (each session once) and the pooled within-user sd
+    per_session = pd.DataFrame(
+        {"user": rows["user_id"].to_numpy(), "session": rows["session_id"].to_numpy(), "c": c_s}
+    ).drop_duplicates("session")
+    user_mean = per_session.groupby("user")["c"].mean()
+    within = per_session["c"] - per_session["user"].map(user_mean)
+    sd = float(np.sqrt((within**2).sum() / max(len(per_session) - len(user_mean), 1)))
+    c_user = rows["user_id"].map(user_mean).to_numpy()
+    out = {"user mean c": head_probabilities(cfg, utility, c_user, duration)[0]}
+
+    # earlier rows of the same session: an exclusive cumulative sum in (session, position) order
+    order = np.lexsort((rows["position"].to_numpy(), rows["session_id"].to_numpy()))
+    session_sorted = rows["session_id"].to_numpy()[order]
+    group = np.cumsum(np.r_[True, session_sorted[1:] != session_sorted[:-1]])
+    y = rows["negative"].to_numpy().astype(float)[order]
+    nodes, node_weights = np.polynomial.hermite_e.hermegauss(n_nodes)  # for N(0, 1)
+    log_post = np.empty((n_nodes, len(rows)))
+    for g, z in enumerate(nodes):
+        p_neg = head_probabilities(cfg, utility[order], c_user[order] + sd * z, duration[order])[0]
+        p_neg = np.clip(p_neg[:, HEADS.index("negative")], 1e-12, 1 - 1e-12)
+        loglik = y * np.log(p_neg) + (1 - y) * np.log1p(-p_neg)
+        # the sum over the session's earlier rows (a grouped cumulative sum: exact per session)
+        before = pd.Series(loglik).groupby(group).cumsum().to_numpy() - loglik
+        log_post[g] = np.log(node_weights[g]) + before
+    log_post -= log_post.max(axis=0)
+    post = np.exp(log_post)
+    post /= post.sum(axis=0)
+    learnt = np.zeros((len(rows), len(HEADS)))
+    for g, z in enumerate(nodes):
+        p = head_probabilities(cfg, utility[order], c_user[order] + sd * z, duration[order])[0]
+        learnt += post[g][:, None] * p
+    out["c learnt in the session"] = np.empty_like(learnt)
+    out["c learnt in the session"][order] = learnt
+    return out
+
+
 def true_candidate_probabilities(
     raw_dir: str | Path,
     user_id: np.ndarray,
@@ -62,14 +141,11 @@ def true_candidate_probabilities(
     platform's ranking probabilities up to that term (a score error of sd ~0.07 at the default
     scale, against the truth's ranking scores of the shown videos).
     """
-    from kuairec_utils.heads import LabelThresholds
-    from kuairec_utils.simulate import SimConfig, build_world, head_probabilities
+    from kuairec_utils.simulate import build_world, head_probabilities
 
     folder = Path(raw_dir) / GROUND_TRUTH_SUBDIR
     meta = json.loads((folder / "truth.json").read_text())
-    constants = dict(meta["constants"])
-    labels = LabelThresholds(**constants.pop("labels"))
-    cfg = SimConfig(**constants, labels=labels)
+    cfg = simulator_config(meta)
     streams = np.random.SeedSequence(meta["seed"]).spawn(7)  # as simulate() draws them
     world = build_world(cfg, np.random.default_rng(streams[0]))
     if truth is None:

@@ -71,17 +71,29 @@ def auc_section(metrics: Path) -> list[str]:
     oracle = _read(metrics / "auc_oracle.json")
     if oracle is not None and oracle.get("test_auc") is None:
         oracle = None  # real data: the stage writes the file, but there is no truth
+    bounds = []  # the oracles without the session's shock (auc_table stage), after the oracle
     for path in sorted(metrics.glob("auc_*.json")):
         record = _read(path)
-        if record is None or record["model"] == "oracle":
+        if record is None or record["model"] == "oracle" or record.get("test_auc") is None:
             continue
         auc = record["test_auc"]
         gap = auc["mean"] - oracle["test_auc"]["mean"] if oracle else None
-        rows.append([record["model"], *(auc[h] for h in (*HEADS, "mean")), gap])
+        row = [record["model"], *(auc[h] for h in (*HEADS, "mean")), gap]
+        if record["model"].startswith("oracle"):
+            row[0] += ", c_s learnt in the session"
+            bounds.append(row)
+            user_mean = record.get("user_mean_c", {}).get("test_auc")
+            if user_mean and oracle:
+                name = f"{record['model']}, c_s at the user's mean"
+                gap = user_mean["mean"] - oracle["test_auc"]["mean"]
+                bounds.append([name, *(user_mean[h] for h in (*HEADS, "mean")), gap])
+        else:
+            rows.append(row)
     if oracle:
         rows.append(
             ["oracle (true probabilities)", *(oracle["test_auc"][h] for h in (*HEADS, "mean")), 0.0]
         )
+    rows += bounds
     for name, auc in STUDY_AUC.items():
         rows.append([f"{name} (study, real KuaiRec)", *(auc[h] for h in (*HEADS, "mean")), None])
     header = ["model", *HEADS, "mean", "gap to oracle"]

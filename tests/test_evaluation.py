@@ -28,3 +28,77 @@ def test_true_candidate_probabilities_match_the_truth_where_habit_is_zero(tiny_s
         tiny_sim, later["user_id"].to_numpy(), later["video_id"].to_numpy(), later.index.to_numpy()
     )
     assert not np.allclose(other, later[[f"p_{h}" for h in HEADS]].to_numpy(), atol=1e-6)
+
+
+def _shown_rows(tiny_sim: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The tiny simulation's truth, truth.json and its non-duplicate rows in the study's layout."""
+    import json
+
+    truth = pd.read_parquet(tiny_sim / "ground_truth" / "big_matrix_truth.parquet")
+    meta = json.loads((tiny_sim / "ground_truth" / "truth.json").read_text())
+    raw = pd.read_csv(tiny_sim / "KuaiRec 2.0" / "data" / "big_matrix.csv")
+    keep = np.flatnonzero(~truth["is_duplicate"].to_numpy())
+    rows = pd.DataFrame(
+        {
+            "raw_row": keep,
+            "user_id": truth["user_id"].to_numpy()[keep],
+            "session_id": truth["session_id"].to_numpy()[keep],
+            "position": truth["position"].to_numpy()[keep],
+            "video_duration_ms": raw["video_duration"].to_numpy()[keep],
+            "negative": (raw["play_duration"].to_numpy()[keep] < 2000).astype(int),
+        }
+    )
+    return truth, rows, meta
+
+
+def test_oracles_without_the_shock_learn_only_from_earlier_rows(tiny_sim: Path) -> None:
+    from kuairec_utils.evaluation import shock_free_oracles
+
+    truth, rows, meta = _shown_rows(tiny_sim)
+    base = shock_free_oracles(truth, meta, rows)
+    learnt = base["c learnt in the session"]
+    assert learnt.shape == (len(rows), 4) and np.isfinite(learnt).all()
+    # one session: flipping its last row's label changes none of its predictions (nothing comes
+    # after it), flipping its first row's label changes every later row and not the first
+    sizes = rows.groupby("session_id").size()
+    session = sizes.index[np.argmax(sizes.to_numpy() >= 5)]
+    where = np.flatnonzero(rows["session_id"].to_numpy() == session)
+    where = where[np.argsort(rows["position"].to_numpy()[where])]
+    for flipped, unchanged, changed in ((where[-1], where, []), (where[0], where[:1], where[1:])):
+        other = rows.copy()
+        other.loc[flipped, "negative"] = 1 - other.loc[flipped, "negative"]
+        again = shock_free_oracles(truth, meta, other)["c learnt in the session"]
+        assert np.allclose(again[unchanged], learnt[unchanged], atol=1e-12)
+        if len(changed):
+            assert (np.abs(again[changed] - learnt[changed]).max(axis=1) > 1e-6).all()
+            # a negative so far points to a higher c_s: a higher P(negative) for every later row
+            up = 1 if other.loc[flipped, "negative"] == 1 else -1
+            assert (up * (again[changed, 3] - learnt[changed, 3]) > 0).all()
+        outside = rows["session_id"].to_numpy() != session
+        assert np.array_equal(again[outside], learnt[outside])
+
+
+def test_oracle_at_the_user_mean_is_the_truth_when_c_does_not_vary(tiny_sim: Path) -> None:
+    from kuairec_utils.evaluation import shock_free_oracles
+
+    truth, rows, meta = _shown_rows(tiny_sim)
+    truth = truth.copy()
+    # every session of a user at the user's first session's c: the user's mean is c_s itself
+    first_c = truth.groupby("user_id")["selectivity"].transform("first")
+    truth["selectivity"] = first_c
+    got = shock_free_oracles(truth, meta, rows)
+    # the truth's probabilities used each session's own c; recompute them at the common c
+    from kuairec_utils.evaluation import simulator_config
+    from kuairec_utils.simulate import head_probabilities
+
+    cfg = simulator_config(meta)
+    raw_row = rows["raw_row"].to_numpy()
+    at_c = head_probabilities(
+        cfg,
+        truth["utility"].to_numpy()[raw_row],
+        first_c.to_numpy()[raw_row],
+        rows["video_duration_ms"].to_numpy().astype(float),
+    )[0]
+    assert np.allclose(got["user mean c"], at_c, atol=1e-12)
+    # no within-user spread of c_s: nothing to learn in the session
+    assert np.allclose(got["c learnt in the session"], at_c, atol=1e-12)

@@ -134,3 +134,57 @@ def test_a_dvc_stage_runs_the_notebook_with_all_its_parameters(path: Path) -> No
     passed = {cmd[i + 1] for i, word in enumerate(cmd) if word == "-p"}
     missing = set(parameter_names(json.loads(path.read_text()))) - passed
     assert not missing, f"parameters not passed by dvc.yaml: {sorted(missing)}"
+
+
+def _project_imports(source: str) -> set[str]:
+    """The kuairec_utils modules that ``source`` imports (anywhere, lazy imports included)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kuairec_utils."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {
+                a.name.split(".")[1] for a in node.names if a.name.startswith("kuairec_utils.")
+            }
+    return found
+
+
+def _module_closure(modules: set[str]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(modules)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            path = PROJ_ROOT / "kuairec_utils" / f"{name}.py"
+            todo += sorted(_project_imports(path.read_text()) - seen)
+    return seen
+
+
+def _stage_bodies() -> dict[str, dict]:
+    stages = yaml.safe_load((PROJ_ROOT / "dvc.yaml").read_text())["stages"]
+    return {name: s.get("do", s) for name, s in stages.items()}
+
+
+@pytest.mark.parametrize("name", sorted(_stage_bodies()))
+def test_a_stage_depends_on_every_module_its_code_imports(name: str) -> None:
+    """A change to a module a stage's code runs (directly or through another module) re-runs
+    the stage: every such ``kuairec_utils/*.py`` is among its deps. The params check that starts
+    every command is left out (it only reads params.yaml, which DVC tracks by value)."""
+    stage = _stage_bodies()[name]
+    words = str(stage["cmd"]).split()
+    imported: set[str] = set()
+    for word in words:
+        if word.startswith("notebooks/") and word.endswith(".ipynb"):
+            nb = json.loads((PROJ_ROOT / word).read_text())
+            code = [c["source"] for c in nb["cells"] if c["cell_type"] == "code"]
+            for cell in code:
+                text = "".join(cell)
+                lines = [s for s in text.splitlines() if not s.lstrip().startswith(("%", "!"))]
+                text = "\n".join(lines)
+                imported |= _project_imports(text)
+        elif word.startswith("kuairec_utils.") and word != "kuairec_utils.params":
+            imported.add(word.split(".")[1])
+    needed = {f"kuairec_utils/{m}.py" for m in _module_closure(imported)}
+    missing = sorted(needed - set(stage["deps"]))
+    assert not missing, f"stage {name} runs code from {missing} without depending on it"

@@ -21,6 +21,8 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
     metrics.mkdir()
     (metrics / "auc_gnn_h64.json").write_text(json.dumps(auc("gnn_h64", 0.81)))
     (metrics / "auc_oracle.json").write_text(json.dumps(auc("oracle", 0.9)))
+    no_shock = {**auc("oracle without the session shock", 0.88), "user_mean_c": auc("x", 0.87)}
+    (metrics / "auc_oracle_no_shock.json").write_text(json.dumps(no_shock))
     (metrics / "data.json").write_text(json.dumps({"n_interactions": {"train": 10}, "n_users": 3}))
     w = {"complete": 0.3, "long": 0.1, "rewatch": -0.1, "negative": -0.5}
     weights = {
@@ -53,6 +55,15 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
     text = build_report(metrics, tmp_path / "reports")
     for expected in ("0.8100", "0.9000", "-0.0900", "4,321", "-4.2000", "0.1000", "-5.0", "0.8237"):
         assert expected in text, expected
+    lines = text.splitlines()
+    oracle_row = next(i for i, line in enumerate(lines) if line.startswith("| oracle (true"))
+    assert lines[oracle_row + 1].startswith(
+        "| oracle without the session shock, c_s learnt in the session | 0.8800 |"
+    )
+    assert lines[oracle_row + 2].startswith(
+        "| oracle without the session shock, c_s at the user's mean | 0.8700 |"
+    )
+    assert lines[oracle_row + 2].endswith("| -0.0300 |")
     for expected in ("-4.6543", "0.028 with the true one", "-0.1262", "3.0134"):
         assert expected in text, expected
     assert main(["--metrics", str(metrics), "--reports", str(tmp_path / "reports")]) == 0

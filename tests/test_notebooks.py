@@ -144,11 +144,14 @@ def test_03_baselines_and_04_gnn_notebooks(trained: Path) -> None:
         assert model < oracle + 0.01  # nothing beats the truth (beyond sampling noise)
 
 
-def test_04_gnn_vs_oracle_notebook(trained: Path, tiny_sim: Path, tiny_processed: Path) -> None:
+def test_04_gnn_vs_oracle_notebook(
+    trained: Path, tiny_sim: Path, tiny_interim: Path, tiny_processed: Path
+) -> None:
     run_notebook(
         "04_gnn_vs_oracle.ipynb",
         trained,
         processed_dir=str(tiny_processed),
+        interim_dir=str(tiny_interim),
         raw_dir=str(tiny_sim),
         models_dir=str(trained / "models"),
         metrics_dir=str(trained / "metrics"),
@@ -159,6 +162,11 @@ def test_04_gnn_vs_oracle_notebook(trained: Path, tiny_sim: Path, tiny_processed
     table = (trained / "reports" / "auc_table.md").read_text()
     for row in ("oracle", "logreg", "gnn_h16", "edge_mlp (study, real KuaiRec)"):
         assert row in table
+    no_shock = json.loads((trained / "metrics" / "auc_oracle_no_shock.json").read_text())
+    oracle = json.loads((trained / "metrics" / "auc_oracle.json").read_text())["test_auc"]
+    for auc in (no_shock["test_auc"], no_shock["user_mean_c"]["test_auc"]):
+        assert 0.5 < auc["mean"] <= oracle["mean"] + 0.02
+    assert "oracle, c_s learnt in the session" in table
     for plot in ("04_roc.png", "04_calibration.png"):
         assert (trained / "figures" / plot).stat().st_size > 10_000
 

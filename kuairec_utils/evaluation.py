@@ -99,29 +99,31 @@ def shock_free_oracles(
     c_user = rows["user_id"].map(user_mean).to_numpy()
     out = {"user mean c": head_probabilities(cfg, utility, c_user, duration)[0]}
 
-    # earlier rows of the same session: an exclusive cumulative sum in (session, position) order
+    # the posterior over c_s: the session's earlier rows, in (session, position) order, one
+    # pass over the Gauss-Hermite nodes with a running log-sum-exp of the posterior weights
     order = np.lexsort((rows["position"].to_numpy(), rows["session_id"].to_numpy()))
-    session_sorted = rows["session_id"].to_numpy()[order]
-    group = np.cumsum(np.r_[True, session_sorted[1:] != session_sorted[:-1]])
+    session = rows["session_id"].to_numpy()[order]
+    group = np.cumsum(np.r_[True, session[1:] != session[:-1]])
     y = rows["negative"].to_numpy().astype(float)[order]
+    utility, c_user, duration = utility[order], c_user[order], duration[order]
     nodes, node_weights = np.polynomial.hermite_e.hermegauss(n_nodes)  # for N(0, 1)
-    log_post = np.empty((n_nodes, len(rows)))
-    for g, z in enumerate(nodes):
-        p_neg = head_probabilities(cfg, utility[order], c_user[order] + sd * z, duration[order])[0]
-        p_neg = np.clip(p_neg[:, HEADS.index("negative")], 1e-12, 1 - 1e-12)
+    top = np.full(len(rows), -np.inf)  # the largest log weight so far
+    total = np.zeros(len(rows))  # sum of the weights, relative to exp(top)
+    learnt = np.zeros((len(rows), len(HEADS)))  # weighted sum of the probabilities, likewise
+    for z, node_weight in zip(nodes, node_weights, strict=True):
+        p = head_probabilities(cfg, utility, c_user + sd * z, duration)[0]
+        p_neg = np.clip(p[:, HEADS.index("negative")], 1e-12, 1 - 1e-12)
         loglik = y * np.log(p_neg) + (1 - y) * np.log1p(-p_neg)
         # the sum over the session's earlier rows (a grouped cumulative sum: exact per session)
         before = pd.Series(loglik).groupby(group).cumsum().to_numpy() - loglik
-        log_post[g] = np.log(node_weights[g]) + before
-    log_post -= log_post.max(axis=0)
-    post = np.exp(log_post)
-    post /= post.sum(axis=0)
-    learnt = np.zeros((len(rows), len(HEADS)))
-    for g, z in enumerate(nodes):
-        p = head_probabilities(cfg, utility[order], c_user[order] + sd * z, duration[order])[0]
-        learnt += post[g][:, None] * p
+        log_weight = np.log(node_weight) + before
+        new_top = np.maximum(top, log_weight)
+        scale, weight = np.exp(top - new_top), np.exp(log_weight - new_top)
+        total = total * scale + weight
+        learnt = learnt * scale[:, None] + weight[:, None] * p
+        top = new_top
     out["c learnt in the session"] = np.empty_like(learnt)
-    out["c learnt in the session"][order] = learnt
+    out["c learnt in the session"][order] = learnt / total[:, None]
     return out
 
 

@@ -65,35 +65,33 @@ def _table(header: list[str], rows: list[list[object]]) -> list[str]:
     return lines
 
 
+def _auc_row(name: str, auc: dict[str, float], oracle: dict | None) -> list[object]:
+    gap = auc["mean"] - oracle["test_auc"]["mean"] if oracle else None
+    return [name, *(auc[h] for h in (*HEADS, "mean")), gap]
+
+
 def auc_section(metrics: Path) -> list[str]:
-    """Test AUC per head and mean of every model, the oracle and the study."""
+    """Test AUC per head and mean of every model, the oracle (with, after it, the oracles
+    without the session's shock) and the study."""
     rows = []
     oracle = _read(metrics / "auc_oracle.json")
     if oracle is not None and oracle.get("test_auc") is None:
         oracle = None  # real data: the stage writes the file, but there is no truth
-    bounds = []  # the oracles without the session's shock (auc_table stage), after the oracle
     for path in sorted(metrics.glob("auc_*.json")):
         record = _read(path)
-        if record is None or record["model"] == "oracle" or record.get("test_auc") is None:
+        if record is None or record["model"].startswith("oracle"):
             continue
-        auc = record["test_auc"]
-        gap = auc["mean"] - oracle["test_auc"]["mean"] if oracle else None
-        row = [record["model"], *(auc[h] for h in (*HEADS, "mean")), gap]
-        if record["model"].startswith("oracle"):
-            row[0] += ", c_s learnt in the session"
-            bounds.append(row)
-            user_mean = record.get("user_mean_c", {}).get("test_auc")
-            if user_mean and oracle:
-                name = f"{record['model']}, c_s at the user's mean"
-                gap = user_mean["mean"] - oracle["test_auc"]["mean"]
-                bounds.append([name, *(user_mean[h] for h in (*HEADS, "mean")), gap])
-        else:
-            rows.append(row)
+        rows.append(_auc_row(record["model"], record["test_auc"], oracle))
+    no_shock = _read(metrics / "auc_oracle_no_shock.json")
     if oracle:
-        rows.append(
-            ["oracle (true probabilities)", *(oracle["test_auc"][h] for h in (*HEADS, "mean")), 0.0]
-        )
-    rows += bounds
+        rows.append(_auc_row("oracle (true probabilities)", oracle["test_auc"], oracle))
+        if no_shock and no_shock.get("test_auc"):
+            name = no_shock["model"]
+            rows.append(
+                _auc_row(f"{name}, c_s learnt in the session", no_shock["test_auc"], oracle)
+            )
+            user_mean = no_shock["user_mean_c"]["test_auc"]
+            rows.append(_auc_row(f"{name}, c_s at the user's mean", user_mean, oracle))
     for name, auc in STUDY_AUC.items():
         rows.append([f"{name} (study, real KuaiRec)", *(auc[h] for h in (*HEADS, "mean")), None])
     header = ["model", *HEADS, "mean", "gap to oracle"]

@@ -118,11 +118,8 @@ def test_committed_notebook_is_clean_and_parameterised(path: Path) -> None:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_a_dvc_stage_runs_the_notebook_with_all_its_parameters(path: Path) -> None:
-    stages = yaml.safe_load((PROJ_ROOT / "dvc.yaml").read_text())["stages"]
     rel = f"notebooks/{path.name}"
-    # a plain stage, or the `do` of a foreach stage (one run per item, e.g. per hidden size)
-    bodies = [s.get("do", s) for s in stages.values()]
-    runs = [b for b in bodies if rel in str(b.get("cmd", "")).split()]
+    runs = [b for b in _stage_bodies().values() if rel in str(b.get("cmd", "")).split()]
     assert len(runs) == 1, f"one stage runs {rel}"
     stage = runs[0]
     cmd = stage["cmd"].split()
@@ -162,6 +159,8 @@ def _module_closure(modules: set[str]) -> set[str]:
 
 
 def _stage_bodies() -> dict[str, dict]:
+    """Each stage of dvc.yaml: a plain stage, or the ``do`` of a foreach stage (one run per item,
+    e.g. per hidden size)."""
     stages = yaml.safe_load((PROJ_ROOT / "dvc.yaml").read_text())["stages"]
     return {name: s.get("do", s) for name, s in stages.items()}
 

@@ -18,7 +18,7 @@ from kuairec_utils.heads import HEADS
 from kuairec_utils.models import auc_by_head
 
 if TYPE_CHECKING:
-    from kuairec_utils.simulate import SimConfig
+    from kuairec_utils.simulate import SimConfig, World
 
 STUDY_AUC: dict[str, dict[str, float]] = {  # the study's test AUCs on real KuaiRec (DESIGN.md 1)
     "logreg": {"complete": 0.8297, "long": 0.7718, "rewatch": 0.8315, "negative": 0.8617, "mean": 0.8237},
@@ -127,6 +127,34 @@ def shock_free_oracles(
     return out
 
 
+def simulated_world(raw_dir: str | Path) -> tuple[SimConfig, World]:
+    """The simulator's config and world, rebuilt from ``truth.json`` (its constants and seed)
+    exactly as ``simulate()`` drew them. Evaluation only."""
+    from kuairec_utils.simulate import build_world
+
+    meta = json.loads((Path(raw_dir) / GROUND_TRUTH_SUBDIR / "truth.json").read_text())
+    cfg = simulator_config(meta)
+    streams = np.random.SeedSequence(meta["seed"]).spawn(7)  # as simulate() draws them
+    return cfg, build_world(cfg, np.random.default_rng(streams[0]))
+
+
+def _world_rows(
+    world: World, user_id: np.ndarray, video_id: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of users and videos in the world's arrays (error if one is not there)."""
+    u = np.searchsorted(world.user_id, user_id)
+    v = np.searchsorted(world.video_id, video_id)
+    u_ok = (u < len(world.user_id)) & (
+        world.user_id[np.minimum(u, len(world.user_id) - 1)] == user_id
+    )
+    v_ok = (v < len(world.video_id)) & (
+        world.video_id[np.minimum(v, len(world.video_id) - 1)] == video_id
+    )
+    if not (u_ok.all() and v_ok.all()):
+        raise ValueError("users or videos that the simulated world does not hold")
+    return u, v
+
+
 def true_candidate_probabilities(
     raw_dir: str | Path,
     user_id: np.ndarray,
@@ -143,20 +171,14 @@ def true_candidate_probabilities(
     platform's ranking probabilities up to that term (a score error of sd ~0.07 at the default
     scale, against the truth's ranking scores of the shown videos).
     """
-    from kuairec_utils.simulate import build_world, head_probabilities
+    from kuairec_utils.simulate import head_probabilities
 
-    folder = Path(raw_dir) / GROUND_TRUTH_SUBDIR
-    meta = json.loads((folder / "truth.json").read_text())
-    cfg = simulator_config(meta)
-    streams = np.random.SeedSequence(meta["seed"]).spawn(7)  # as simulate() draws them
-    world = build_world(cfg, np.random.default_rng(streams[0]))
+    cfg, world = simulated_world(raw_dir)
     if truth is None:
+        folder = Path(raw_dir) / GROUND_TRUTH_SUBDIR
         truth = pd.read_parquet(folder / "big_matrix_truth.parquet", columns=["selectivity"])
     selectivity = truth["selectivity"].to_numpy()[np.asarray(first_raw_row)]
-    u = np.searchsorted(world.user_id, user_id)
-    v = np.searchsorted(world.video_id, video_id)
-    if (world.user_id[u] != user_id).any() or (world.video_id[v] != video_id).any():
-        raise ValueError("users or videos that the simulated world does not hold")
+    u, v = _world_rows(world, np.asarray(user_id), np.asarray(video_id))
     utility = (
         cfg.utility_intercept
         + world.user_bias[u]
@@ -164,3 +186,38 @@ def true_candidate_probabilities(
         + np.einsum("ij,ij->i", world.user_taste[u], world.video_taste[v])
     )
     return head_probabilities(cfg, utility, selectivity, world.video_duration_ms[v])[0]
+
+
+LATENTS = ("user_bias", "taste", "video_quality")  # the columns of ``learnable_latents``
+
+
+def learnable_latents(
+    raw_dir: str | Path, user_id: np.ndarray, video_id: np.ndarray, warm_video_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Evaluation only: the static parts of each row's true utility that a model trained on the
+    training days could at best have learnt, (n, 3) in ``LATENTS`` order, and a (n,) mask of
+    the rows whose video is warm (in ``warm_video_ids``, i.e. in the training graph).
+
+    Every user is in the training days, so the user's bias and taste vector count as learnable.
+    A warm video's taste vector and quality (author effect included) are learnable exactly; a
+    cold video (first shown after the training days) has only its category tags: its taste is
+    the least-squares projection of the world's video tastes on the tags' mean encoding (the
+    simulator draws 80% of a taste's variance from the tags), its quality is unknown (0).
+    Habit, fatigue and the session's selectivity are left out: they are not static.
+    """
+    from kuairec_utils.simulate import KUAIREC_SIDE_DIR
+
+    _, world = simulated_world(raw_dir)
+    u, v = _world_rows(world, np.asarray(user_id), np.asarray(video_id))
+    cats = pd.read_csv(KUAIREC_SIDE_DIR / "item_categories.csv").set_index("video_id")
+    tags = [json.loads(text) for text in cats.loc[world.video_id, "feat"]]  # parsed, not eval-ed
+    design = np.zeros((len(tags), world.n_categories + 1))
+    for row, t in enumerate(tags):
+        design[row, t] = 1.0 / len(t)
+    design[:, -1] = 1.0  # intercept
+    coef, *_ = np.linalg.lstsq(design, world.video_taste.astype(np.float64), rcond=None)
+    warm = np.isin(world.video_id[v], np.asarray(warm_video_ids))
+    video_taste = np.where(warm[:, None], world.video_taste[v], design[v] @ coef)
+    taste = np.einsum("ij,ij->i", world.user_taste[u], video_taste)
+    quality = np.where(warm, world.video_quality[v], 0.0)
+    return np.column_stack([world.user_bias[u], taste, quality]), warm

@@ -102,3 +102,42 @@ def test_oracle_at_the_user_mean_is_the_truth_when_c_does_not_vary(tiny_sim: Pat
     assert np.allclose(got["user mean c"], at_c, atol=1e-12)
     # no within-user spread of c_s: nothing to learn in the session
     assert np.allclose(got["c learnt in the session"], at_c, atol=1e-12)
+
+
+def test_learnable_latents_add_up_to_the_utility_and_keep_only_tags_for_cold_videos(
+    tiny_sim: Path,
+) -> None:
+    import json
+
+    import pytest
+
+    from kuairec_utils.evaluation import learnable_latents
+
+    truth = pd.read_parquet(tiny_sim / "ground_truth" / "big_matrix_truth.parquet")
+    meta = json.loads((tiny_sim / "ground_truth" / "truth.json").read_text())
+    truth = truth[~truth["is_duplicate"]]
+    first_session = truth.groupby("user_id")["session_id"].transform("min")
+    first = truth[(truth["session_id"] == first_session) & (truth["position"] == 0)]
+    users, videos = first["user_id"].to_numpy(), first["video_id"].to_numpy()
+    all_videos = truth["video_id"].unique()
+    exact, warm = learnable_latents(tiny_sim, users, videos, all_videos)
+    assert exact.shape == (len(first), 3) and warm.all()
+    # a user's first video: no habit, no fatigue, so the utility is the sum of the latents
+    intercept = meta["constants"]["utility_intercept"]
+    assert np.allclose(intercept + exact.sum(axis=1), first["utility"].to_numpy(), atol=1e-5)
+
+    rows = truth.sample(2000, random_state=0)
+    users, videos = rows["user_id"].to_numpy(), rows["video_id"].to_numpy()
+    half = np.sort(all_videos)[::2]  # every other video counts as warm
+    exact, _ = learnable_latents(tiny_sim, users, videos, all_videos)
+    got, warm = learnable_latents(tiny_sim, users, videos, half)
+    assert np.array_equal(warm, np.isin(videos, half)) and 0 < warm.mean() < 1
+    assert np.array_equal(got[warm], exact[warm])
+    assert np.array_equal(got[:, 0], exact[:, 0])  # every user is learnable
+    assert (got[~warm, 2] == 0).all()  # a cold video's quality is unknown
+    # a cold video keeps the taste its tags carry: close to the truth, but not equal
+    cold_taste, true_taste = got[~warm, 1], exact[~warm, 1]
+    assert not np.allclose(cold_taste, true_taste)
+    assert np.corrcoef(cold_taste, true_taste)[0, 1] > 0.7
+    with pytest.raises(ValueError, match="does not hold"):
+        learnable_latents(tiny_sim, users[:3], np.array([-1, -2, -3]), half)

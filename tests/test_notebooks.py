@@ -171,6 +171,33 @@ def test_04_gnn_vs_oracle_notebook(
         assert (trained / "figures" / plot).stat().st_size > 10_000
 
 
+def test_auc_ceiling_diagnostic_on_the_tiny_data(
+    trained: Path, tiny_sim: Path, tiny_processed: Path
+) -> None:
+    """diagnostics/auc_ceiling.py: the ceilings of a model trained on the training days."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "auc_ceiling", Path(__file__).parents[1] / "diagnostics" / "auc_ceiling.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table, cold_share = module.ceilings(tiny_processed, tiny_sim, trained / "models", epochs=3)
+    assert list(table.index) == [
+        "edge MLP (03_baselines)",
+        "learnable ceiling",
+        "architecture ceiling (exact latents)",
+        "oracle",
+    ]
+    assert 0 < cold_share < 1  # the later days show videos the training days never did
+    assert table.loc["oracle", "gap to oracle (all)"] == 0
+    assert ((table[["all", "warm videos", "cold videos"]] > 0.5).all()).all()
+    mlp, learnable = table.loc["edge MLP (03_baselines)"], table.loc["learnable ceiling"]
+    assert learnable["cold videos"] == mlp["cold videos"]  # cold rows keep the MLP's predictions
+    # the exact latents carry most of the utility: a model given them beats the plain MLP
+    assert table.loc["architecture ceiling (exact latents)", "all"] > mlp["all"]
+
+
 HEAD_WEIGHTS_SMALL = {
     "model": "gnn_h8",
     "n_others": 20,

@@ -121,6 +121,21 @@ def weights_section(metrics: Path) -> list[str]:
             f"Max |w - w_true|: plain {record['max_abs_error']:.3f}, rank logit "
             f"{record['rank_logit']['max_abs_error']:.3f} (target 0.02)."
         )
+    agreement = record.get("ranking_agreement_true_probabilities")
+    if agreement:
+        parts = [
+            f"{name} (max error {agreement[name]['max_abs_error']:.2f}) "
+            f"{agreement[name]['top_k_overlap']:.1%}"
+            for name in ("plain w* (GNN)", "rank logit w (GNN)", "study w*", "-negative only")
+            if name in agreement
+        ]
+        lines.append(
+            "What a feed reveals of w is its ranking: on the candidates' true probabilities, "
+            "the top K under each w keeps this share of w_true's top K: "
+            + "; ".join(parts)
+            + f". The platform's own noisy feed keeps "
+            f"{agreement['platform_keeps_deterministic_top_k']:.1%} of its deterministic top K."
+        )
     return [*lines, ""]
 
 

@@ -657,3 +657,42 @@ def within_session_auc(score: np.ndarray, shown: np.ndarray) -> float:
         return float("nan")
     ranks = rankdata(score)
     return float((ranks[shown].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def ranking_agreement(
+    probs: np.ndarray,
+    valid: np.ndarray,
+    k: np.ndarray,
+    w_a: np.ndarray,
+    w_b: np.ndarray,
+    sessions: Iterable[int] | None = None,
+) -> dict[str, float]:
+    """How alike two weight vectors rank the candidates, which is all a feed reveals of w.
+
+    For each session (all, or ``sessions``): the Spearman correlation of ``Score_wa`` and
+    ``Score_wb`` over its valid candidates, and the share of ``Score_wa``'s top K_s that
+    ``Score_wb``'s top K_s keeps (a stable sort, so ties go to the earlier candidate); returns
+    their means over sessions (a session whose scores are constant under either w counts in the
+    overlap only). probs (S, C, 4), valid (S, C), k (S,). Two w's far apart on the sphere can
+    rank alike when the heads move together (all four follow one utility), which is when a
+    ranking-based estimator cannot tell them apart.
+    """
+    probs, valid, k = np.asarray(probs), np.asarray(valid, dtype=bool), np.asarray(k)
+    w_a, w_b = to_l1_sphere(w_a), to_l1_sphere(w_b)
+    rho, overlap = [], []
+    for s in range(len(k)) if sessions is None else sessions:
+        p = probs[s][valid[s]].astype(np.float64)
+        if len(p) == 0:
+            continue
+        a, b = p @ w_a, p @ w_b
+        kk = int(min(k[s], len(p)))
+        top_a = np.argsort(-a, kind="stable")[:kk]
+        top_b = np.argsort(-b, kind="stable")[:kk]
+        overlap.append(len(np.intersect1d(top_a, top_b)) / kk)
+        if len(p) > 1 and np.ptp(a) > 0 and np.ptp(b) > 0:
+            ra, rb = rankdata(a), rankdata(b)
+            rho.append(float(np.corrcoef(ra, rb)[0, 1]))
+    return {
+        "spearman": float(np.mean(rho)) if rho else float("nan"),
+        "top_k_overlap": float(np.mean(overlap)) if overlap else float("nan"),
+    }

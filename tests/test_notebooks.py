@@ -236,6 +236,11 @@ def test_05_head_weights_notebook(head_weights: dict, trained: Path) -> None:
     assert set(record["w_true"]) == set(heads) and record["n_sessions"] > 100
     assert 0 <= record["rank_logit"]["max_abs_error"] <= 2
     assert "diagnosis_true_probabilities" in record
+    agreement = record["ranking_agreement_true_probabilities"]
+    assert 0.5 < agreement["platform_keeps_deterministic_top_k"] <= 1
+    for name in ("plain w* (GNN)", "rank logit w (GNN)", "study w*", "complete only"):
+        assert -1 <= agreement[name]["spearman"] <= 1, name
+        assert 0 <= agreement[name]["top_k_overlap"] <= 1, name
     offline = record["offline_small_matrix"]
     assert offline["n_users"] > 5 and offline["k"] == 10
     assert 0 <= offline["random list"]["negative"] <= 1 and offline["plain w*"]["watch_ratio"] > 0

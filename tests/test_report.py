@@ -33,6 +33,15 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
         "w_true": w,
         "rank_logit": {"w": w, "max_abs_error": 0.0},
         "max_abs_error": 0.0,
+        "ranking_agreement_true_probabilities": {
+            "platform_keeps_deterministic_top_k": 0.8634,
+            "plain w* (GNN)": {"max_abs_error": 0.07, "spearman": 0.99, "top_k_overlap": 0.8977},
+            "rank logit w (GNN)": {
+                "max_abs_error": 0.55,
+                "spearman": 0.98,
+                "top_k_overlap": 0.9412,
+            },
+        },
     }
     (metrics / "weights.json").write_text(json.dumps(weights))
     causal = {
@@ -64,6 +73,8 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
         "| oracle without the session shock, c_s at the user's mean | 0.8700 |"
     )
     assert lines[oracle_row + 2].endswith("| -0.0300 |")
+    for expected in ("plain w* (GNN) (max error 0.07) 89.8%", "(max error 0.55) 94.1%", "86.3%"):
+        assert expected in text, expected
     for expected in ("-4.6543", "0.028 with the true one", "-0.1262", "3.0134"):
         assert expected in text, expected
     assert main(["--metrics", str(metrics), "--reports", str(tmp_path / "reports")]) == 0

@@ -195,3 +195,33 @@ def test_several_processes_give_the_same_estimate_and_bootstrap() -> None:
         for j in (1, 2)
     ]
     assert np.array_equal(draws[0], draws[1])
+
+
+def test_ranking_agreement_measures_how_alike_two_weight_vectors_rank() -> None:
+    from kuairec_utils.weights import ranking_agreement
+
+    rng = np.random.default_rng(3)
+    probs = rng.random((40, 12, 4))
+    valid = np.ones((40, 12), dtype=bool)
+    valid[0, 5:] = False  # a session with fewer candidates
+    k = np.full(40, 4)
+    k[1] = 30  # a feed longer than the candidates
+    w = np.array([0.3, 0.2, -0.1, -0.4])
+    same = ranking_agreement(probs, valid, k, w, 7 * w)  # positive scaling changes nothing
+    assert same == {"spearman": 1.0, "top_k_overlap": 1.0}
+    flipped = ranking_agreement(probs, valid, k, w, -w)
+    assert np.isclose(flipped["spearman"], -1.0)
+    assert flipped["top_k_overlap"] < 0.2  # only the session whose feed is every candidate
+    other = ranking_agreement(probs, valid, k, w, np.array([1.0, 0, 0, 0]))
+    assert -1 < other["spearman"] < 1 and 0 < other["top_k_overlap"] < 1
+    # by hand: one session, scores 3 > 2 > 1 > 0 under a, 0 < 1 < 3 < 2 under b
+    probs1 = np.zeros((1, 4, 4))
+    probs1[0, :, 0] = [3, 2, 1, 0]
+    probs1[0, :, 1] = [0, 1, 3, 2]
+    one = ranking_agreement(
+        probs1, np.ones((1, 4), bool), np.array([2]), [1, 0, 0, 0], [0, 1, 0, 0]
+    )
+    assert one["top_k_overlap"] == 0.0  # top-2 {0, 1} against {2, 3}
+    assert np.isclose(one["spearman"], np.corrcoef([4, 3, 2, 1], [1, 2, 4, 3])[0, 1])
+    part = ranking_agreement(probs, valid, k, w, -w, sessions=[1])  # K >= candidates: all kept
+    assert part["top_k_overlap"] == 1.0

@@ -126,7 +126,7 @@ def weights_section(metrics: Path) -> list[str]:
         parts = [
             f"{name} (max error {agreement[name]['max_abs_error']:.2f}) "
             f"{agreement[name]['top_k_overlap']:.1%}"
-            for name in ("plain w* (GNN)", "rank logit w (GNN)", "study w*", "-negative only")
+            for name in ("plain w* (GNN)", "rank logit w (GNN)", "complete only", "-negative only")
             if name in agreement
         ]
         lines.append(

@@ -205,12 +205,13 @@ def learnable_latents(
     simulator draws 80% of a taste's variance from the tags), its quality is unknown (0).
     Habit, fatigue and the session's selectivity are left out: they are not static.
     """
+    from kuairec_utils.kuairec import read_table
     from kuairec_utils.simulate import KUAIREC_SIDE_DIR
 
     _, world = simulated_world(raw_dir)
     u, v = _world_rows(world, np.asarray(user_id), np.asarray(video_id))
-    cats = pd.read_csv(KUAIREC_SIDE_DIR / "item_categories.csv").set_index("video_id")
-    tags = [json.loads(text) for text in cats.loc[world.video_id, "feat"]]  # parsed, not eval-ed
+    cats = read_table(KUAIREC_SIDE_DIR, "item_categories").set_index("video_id")
+    tags = cats.loc[world.video_id, "feat"]  # lists, parsed by the validated reader
     design = np.zeros((len(tags), world.n_categories + 1))
     for row, t in enumerate(tags):
         design[row, t] = 1.0 / len(t)

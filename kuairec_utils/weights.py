@@ -678,21 +678,18 @@ def ranking_agreement(
     ranking-based estimator cannot tell them apart.
     """
     probs, valid, k = np.asarray(probs), np.asarray(valid, dtype=bool), np.asarray(k)
+    rows = np.arange(len(k)) if sessions is None else np.fromiter(sessions, dtype=np.int64)
+    rows = rows[valid[rows].any(axis=1)]  # a session without candidates has no ranking
+    probs, valid, k = probs[rows], valid[rows], k[rows]
+    kept = top_k_feed_mask(probs, valid, k, w_a) & top_k_feed_mask(probs, valid, k, w_b)
+    overlap = kept.sum(axis=1) / np.minimum(k, valid.sum(axis=1))
     w_a, w_b = to_l1_sphere(w_a), to_l1_sphere(w_b)
-    rho, overlap = [], []
-    for s in range(len(k)) if sessions is None else sessions:
-        p = probs[s][valid[s]].astype(np.float64)
-        if len(p) == 0:
-            continue
-        a, b = p @ w_a, p @ w_b
-        kk = int(min(k[s], len(p)))
-        top_a = np.argsort(-a, kind="stable")[:kk]
-        top_b = np.argsort(-b, kind="stable")[:kk]
-        overlap.append(len(np.intersect1d(top_a, top_b)) / kk)
-        if len(p) > 1 and np.ptp(a) > 0 and np.ptp(b) > 0:
-            ra, rb = rankdata(a), rankdata(b)
-            rho.append(float(np.corrcoef(ra, rb)[0, 1]))
+    rho = []
+    for p, v in zip(probs, valid, strict=True):
+        a, b = p[v].astype(np.float64) @ w_a, p[v].astype(np.float64) @ w_b
+        if len(a) > 1 and np.ptp(a) > 0 and np.ptp(b) > 0:
+            rho.append(float(np.corrcoef(rankdata(a), rankdata(b))[0, 1]))
     return {
         "spearman": float(np.mean(rho)) if rho else float("nan"),
-        "top_k_overlap": float(np.mean(overlap)) if overlap else float("nan"),
+        "top_k_overlap": float(overlap.mean()) if len(overlap) else float("nan"),
     }

@@ -182,7 +182,7 @@ def test_auc_ceiling_diagnostic_on_the_tiny_data(
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    table, cold_share = module.ceilings(tiny_processed, tiny_sim, trained / "models", epochs=3)
+    table, cold_share, _ = module.ceilings(tiny_processed, tiny_sim, trained / "models", epochs=3)
     assert list(table.index) == [
         "edge MLP (03_baselines)",
         "learnable ceiling",

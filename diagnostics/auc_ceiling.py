@@ -1,22 +1,26 @@
 """How close to the oracle can a model trained on the training days get? (simulated data only)
 
 The oracle's AUC uses every row's true probabilities, including what no model trained on the
-training days can know: the taste and quality of videos first shown after them ("cold" videos,
-about half of the test rows on the default data set), the session's selectivity shock and the
-user's habit. This script measures two ceilings with the edge MLP of 03_baselines (same
-settings from params.yaml, same early stopping on the validation mean AUC):
+training days can know: the own taste of videos first shown after them ("cold" videos, about
+half of the test rows on the default data set; the part of a video's taste its category tags
+do not carry) and the session's selectivity shock. This script prints the mean test AUC, on all,
+warm and cold test rows, of:
 
-- learnable ceiling: the edge MLP given, as three extra features, the static parts of the true
-  utility a perfect learner could have taken from the training days
-  (``evaluation.learnable_latents``: user bias, user-video taste, video quality; for a cold
-  video only the taste its category tags carry). Trained on the training rows, where every
-  video is warm, it is scored on the warm test rows; the cold test rows keep the edge MLP's own
-  predictions (a model that knows nothing a cold video's tags do not already tell the MLP);
-- architecture ceiling: the same MLP given the exact latents on every row (cold videos too).
+- information ceilings (``ceilings.information_ceiling``, no model trained): the simulator's own
+  probabilities with a cold video's own taste integrated out, with the session's true c_s or
+  with the user's mean c_s (the shock taken out too). They know everything else exactly (habit,
+  fatigue, a cold video's quality), so no model trained on the training days can be expected
+  to beat them;
+- the learnable ceiling: the edge MLP of 03_baselines (same settings from params.yaml, same
+  early stopping on the validation mean AUC) given, as three extra features, the static parts
+  of the true utility a perfect learner could take from the data (``ceilings.learnable_latents``:
+  user bias, user-video taste, video quality; for a cold video the taste its tags carry, and
+  its quality where the platform's daily statistics of an earlier day exist);
+- the architecture ceiling: the same MLP given the exact latents on every row (cold videos too);
 
-It prints the mean test AUC on all, warm and cold test rows for the edge MLP of 03, the two
-ceilings and the oracle. Evaluation only: it reads the ground truth, nothing of the pipeline
-reads what it prints. Run after ``make repro`` (about 2 minutes on 2 cores)::
+beside the edge MLP of 03_baselines and the oracle. Evaluation only: it reads the ground truth,
+nothing of the pipeline reads what it prints. Run after ``make repro`` (about 2 minutes on 2
+cores)::
 
     .venv/bin/python diagnostics/auc_ceiling.py
 """
@@ -30,14 +34,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kuairec_utils.config import load_params, resolve
-from kuairec_utils.evaluation import (
+from kuairec_utils.ceilings import (
     LATENTS,
-    has_ground_truth,
+    information_ceiling,
     learnable_latents,
-    load_truth,
-    true_probabilities,
+    user_mean_selectivity,
 )
+from kuairec_utils.config import load_params, resolve
+from kuairec_utils.evaluation import has_ground_truth, load_truth, true_probabilities
 from kuairec_utils.heads import HEADS
 from kuairec_utils.models import (
     Dataset,
@@ -91,7 +95,12 @@ def ceilings(
     users, videos = np.concatenate(list(ids.values())).T
     # every split at once (each call rebuilds the simulated world), then back into the splits
     bounds = np.cumsum([len(uv) for uv in ids.values()])[:-1]
-    learnable, warm_all = learnable_latents(raw, users, videos, np.unique(ids["train"][:, 1]))
+    train_videos = np.unique(ids["train"][:, 1])
+    # a cold video's quality counts as learnable where the platform's daily statistics of an
+    # earlier day exist (the model's item_prev_day_* features; they reveal it up to noise)
+    prev = data.feature_names.index("item_prev_day_missing")
+    known = np.concatenate([e.x[:, prev].numpy() == 0 for e in data.splits.values()])
+    learnable, warm_all = learnable_latents(raw, users, videos, train_videos, known)
     every, _ = learnable_latents(raw, users, videos, np.unique(videos))
     latents = dict(zip(ids, np.split(learnable, bounds), strict=True))
     exact = dict(zip(ids, np.split(every, bounds), strict=True))
@@ -107,18 +116,26 @@ def ceilings(
 
     print("training the edge MLP with the learnable latents ...", flush=True)
     learnable_data = with_columns(data, latents)
-    learnt = train_mlp(learnable_data, seed, baselines, epochs)
-    p_learnable = p_mlp.copy()
-    p_learnable[~cold] = predict(learnt, learnable_data.splits["test"])[~cold]
+    p_learnable = predict(
+        train_mlp(learnable_data, seed, baselines, epochs), learnable_data.splits["test"]
+    )
 
     print("training the edge MLP with the exact latents ...", flush=True)
     exact_data = with_columns(data, exact)
     p_exact = predict(train_mlp(exact_data, seed, baselines, epochs), exact_data.splits["test"])
 
+    print("the information ceilings ...", flush=True)
+    all_rows = np.concatenate([e.raw_row for e in data.splits.values()])
+    c_mean = np.split(user_mean_selectivity(truth, all_rows), bounds)[-1]
+    p_info = information_ceiling(raw, truth, test.raw_row, train_videos)
+    p_info_mean_c = information_ceiling(raw, truth, test.raw_row, train_videos, c_mean)
+
     rows = {
         "edge MLP (03_baselines)": p_mlp,
-        "learnable ceiling": p_learnable,
-        "architecture ceiling (exact latents)": p_exact,
+        "learnable ceiling (edge MLP)": p_learnable,
+        "architecture ceiling (edge MLP, exact latents)": p_exact,
+        "information ceiling, shock and cold videos' own taste unknown": p_info_mean_c,
+        "information ceiling, cold videos' own taste unknown": p_info,
         "oracle": true_probabilities(truth, test.raw_row),
     }
     table = pd.DataFrame(

@@ -186,39 +186,3 @@ def true_candidate_probabilities(
         + np.einsum("ij,ij->i", world.user_taste[u], world.video_taste[v])
     )
     return head_probabilities(cfg, utility, selectivity, world.video_duration_ms[v])[0]
-
-
-LATENTS = ("user_bias", "taste", "video_quality")  # the columns of ``learnable_latents``
-
-
-def learnable_latents(
-    raw_dir: str | Path, user_id: np.ndarray, video_id: np.ndarray, warm_video_ids: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Evaluation only: the static parts of each row's true utility that a model trained on the
-    training days could at best have learnt, (n, 3) in ``LATENTS`` order, and a (n,) mask of
-    the rows whose video is warm (in ``warm_video_ids``, i.e. in the training graph).
-
-    Every user is in the training days, so the user's bias and taste vector count as learnable.
-    A warm video's taste vector and quality (author effect included) are learnable exactly; a
-    cold video (first shown after the training days) has only its category tags: its taste is
-    the least-squares projection of the world's video tastes on the tags' mean encoding (the
-    simulator draws 80% of a taste's variance from the tags), its quality is unknown (0).
-    Habit, fatigue and the session's selectivity are left out: they are not static.
-    """
-    from kuairec_utils.kuairec import read_table
-    from kuairec_utils.simulate import KUAIREC_SIDE_DIR
-
-    _, world = simulated_world(raw_dir)
-    u, v = _world_rows(world, np.asarray(user_id), np.asarray(video_id))
-    cats = read_table(KUAIREC_SIDE_DIR, "item_categories").set_index("video_id")
-    tags = cats.loc[world.video_id, "feat"]  # lists, parsed by the validated reader
-    design = np.zeros((len(tags), world.n_categories + 1))
-    for row, t in enumerate(tags):
-        design[row, t] = 1.0 / len(t)
-    design[:, -1] = 1.0  # intercept
-    coef, *_ = np.linalg.lstsq(design, world.video_taste.astype(np.float64), rcond=None)
-    warm = np.isin(world.video_id[v], np.asarray(warm_video_ids))
-    video_taste = np.where(warm[:, None], world.video_taste[v], design[v] @ coef)
-    taste = np.einsum("ij,ij->i", world.user_taste[u], video_taste)
-    quality = np.where(warm, world.video_quality[v], 0.0)
-    return np.column_stack([world.user_bias[u], taste, quality]), warm

@@ -183,19 +183,28 @@ def test_auc_ceiling_diagnostic_on_the_tiny_data(
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     table, cold_share, _ = module.ceilings(tiny_processed, tiny_sim, trained / "models", epochs=3)
+    info, info_no_shock = (
+        "information ceiling, cold videos' own taste unknown",
+        "information ceiling, shock and cold videos' own taste unknown",
+    )
     assert list(table.index) == [
         "edge MLP (03_baselines)",
-        "learnable ceiling",
-        "architecture ceiling (exact latents)",
+        "learnable ceiling (edge MLP)",
+        "architecture ceiling (edge MLP, exact latents)",
+        info_no_shock,
+        info,
         "oracle",
     ]
     assert 0 < cold_share < 1  # the later days show videos the training days never did
     assert table.loc["oracle", "gap to oracle (all)"] == 0
     assert ((table[["all", "warm videos", "cold videos"]] > 0.5).all()).all()
-    mlp, learnable = table.loc["edge MLP (03_baselines)"], table.loc["learnable ceiling"]
-    assert learnable["cold videos"] == mlp["cold videos"]  # cold rows keep the MLP's predictions
+    # the information ceiling is the oracle on warm videos, and not on cold ones
+    assert table.loc[info, "warm videos"] == table.loc["oracle", "warm videos"]
+    assert table.loc[info, "cold videos"] != table.loc["oracle", "cold videos"]
+    assert table.loc[info_no_shock, "all"] != table.loc[info, "all"]
     # the exact latents carry most of the utility: a model given them beats the plain MLP
-    assert table.loc["architecture ceiling (exact latents)", "all"] > mlp["all"]
+    mlp = table.loc["edge MLP (03_baselines)"]
+    assert table.loc["architecture ceiling (edge MLP, exact latents)", "all"] > mlp["all"]
 
 
 HEAD_WEIGHTS_SMALL = {

@@ -9,8 +9,8 @@ warm and cold test rows, of:
 - information ceilings (``ceilings.information_ceiling``, no model trained): the simulator's own
   probabilities with a cold video's own taste integrated out, with the session's true c_s or
   with the user's mean c_s (the shock taken out too). They know everything else exactly (habit,
-  fatigue, a cold video's quality), so no model trained on the training days can be expected
-  to beat them;
+  fatigue, every warm video's taste and quality, a cold video's quality), so no model trained
+  on the training days can be expected to beat them;
 - the learnable ceiling: the edge MLP of 03_baselines (same settings from params.yaml, same
   early stopping on the validation mean AUC) given, as three extra features, the static parts
   of the true utility a perfect learner could take from the data (``ceilings.learnable_latents``:

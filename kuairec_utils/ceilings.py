@@ -10,8 +10,9 @@ pipeline imports it (``diagnostics/auc_ceiling.py`` does). Two kinds of ceiling:
   taste vector that its category tags do not carry, which no row of the training days reveals.
   That part is integrated out (it is normal given the user's taste vector). Ranking by it is the
   best any model with that information can do, so its AUC bounds what a model trained on the
-  training days can reach; it is generous (it also knows a cold video's quality exactly, which
-  the platform's daily statistics of earlier days reveal only up to noise).
+  training days can reach. It is generous: it knows every warm video's taste and quality
+  exactly, which its training rows reveal only up to noise, and a cold video's quality, which
+  the platform's daily statistics of earlier days reveal only up to noise.
 - ``learnable_latents``: the static parts of the true utility a perfect learner could have taken
   from the data, as features for a model to be trained on (the MLP ceilings of the script).
 

@@ -19,7 +19,7 @@ warm and cold test rows, of:
 - the architecture ceiling: the same MLP given the exact latents on every row (cold videos too);
 
 beside the edge MLP of 03_baselines and the oracle. Evaluation only: it reads the ground truth,
-nothing of the pipeline reads what it prints. Run after ``make repro`` (about 2 minutes on 2
+nothing of the pipeline reads what it prints. Run after ``make repro`` (about a minute on 2
 cores)::
 
     .venv/bin/python diagnostics/auc_ceiling.py

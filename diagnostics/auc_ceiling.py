@@ -17,9 +17,13 @@ warm and cold test rows, of:
   user bias, user-video taste, video quality; for a cold video the taste its tags carry, and
   its quality where the platform's daily statistics of an earlier day exist);
 - the architecture ceiling: the same MLP given the exact latents on every row (cold videos too);
+- the structural learner (``ceilings.structural_learner``): knows the simulator's outcome model
+  and everything the first information ceiling does except the videos' own latents, which it
+  fits to the training rows' labels (MAP, Laplace posterior): what learning a warm video's taste
+  and quality from its training rows costs;
 
 beside the edge MLP of 03_baselines and the oracle. Evaluation only: it reads the ground truth,
-nothing of the pipeline reads what it prints. Run after ``make repro`` (about a minute on 2
+nothing of the pipeline reads what it prints. Run after ``make repro`` (about 2 minutes on 2
 cores)::
 
     .venv/bin/python diagnostics/auc_ceiling.py
@@ -38,6 +42,7 @@ from kuairec_utils.ceilings import (
     LATENTS,
     information_ceiling,
     learnable_latents,
+    structural_learner,
     user_mean_selectivity,
 )
 from kuairec_utils.config import load_params, resolve
@@ -129,11 +134,17 @@ def ceilings(
     c_mean = np.split(user_mean_selectivity(truth, all_rows), bounds)[-1]
     p_info = information_ceiling(raw, truth, test.raw_row, train_videos)
     p_info_mean_c = information_ceiling(raw, truth, test.raw_row, train_videos, c_mean)
+    print("the structural learner ...", flush=True)
+    train = data.splits["train"]
+    p_structural = structural_learner(
+        raw, truth, train.raw_row, train.y.numpy(), test.raw_row, c_mean
+    )
 
     rows = {
         "edge MLP (03_baselines)": p_mlp,
         "learnable ceiling (edge MLP)": p_learnable,
         "architecture ceiling (edge MLP, exact latents)": p_exact,
+        "structural learner, shock out (videos' taste and quality learnt)": p_structural,
         "information ceiling, shock and cold videos' own taste unknown": p_info_mean_c,
         "information ceiling, cold videos' own taste unknown": p_info,
         "oracle": true_probabilities(truth, test.raw_row),

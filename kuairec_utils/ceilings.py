@@ -21,16 +21,19 @@ A *cold* video is one with no row in the training days (not in the GNN's message
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import torch
 
 from kuairec_utils.evaluation import _world_rows, simulated_world
+from kuairec_utils.simulate import REF_DURATION_S
 
 if TYPE_CHECKING:
-    from kuairec_utils.simulate import World
+    from kuairec_utils.simulate import SimConfig, World
 
 LATENTS = ("user_bias", "taste", "video_quality")  # the columns of ``learnable_latents``
 
@@ -129,4 +132,158 @@ def information_ceiling(
     out = np.zeros((len(raw_row), 4))
     for z, weight in zip(nodes, weights, strict=True):
         out += weight * head_probabilities(cfg, utility + sd * z, c, duration)[0]
+    return out
+
+
+def label_loglik(
+    cfg: SimConfig,
+    utility: torch.Tensor,
+    selectivity: torch.Tensor,
+    duration_s: torch.Tensor,
+    labels: torch.Tensor,
+) -> torch.Tensor:
+    """log P(a row's four labels | its utility) under the simulator's outcome model, (n,).
+
+    A quick skip (probability sigmoid(c - m)) gives the labels (0, 0, 0, 1); otherwise the
+    labels say in which interval the log watch_ratio fell (each head is a threshold on it: the
+    thresholds of ``heads.LabelThresholds``, the play-time ones through the duration), and the
+    log watch_ratio is normal around a line in m (``simulate.head_probabilities``).
+    """
+    t = cfg.labels
+    one = labels > 0.5
+    log_dur = torch.log(duration_s)
+    thresholds = [  # (head, log threshold, label 1 means above it)
+        (0, torch.full_like(utility, math.log(t.complete_ratio)), True),
+        (1, torch.clamp(math.log(t.long_play_s) - log_dur, max=math.log(t.long_ratio)), True),
+        (2, torch.full_like(utility, math.log(t.rewatch_ratio)), True),
+        (3, math.log(t.negative_play_s) - log_dur, False),
+    ]
+    lower = torch.full_like(utility, -torch.inf)
+    upper = torch.full_like(utility, torch.inf)
+    for head, threshold, above in thresholds:
+        is_lower = one[:, head] if above else ~one[:, head]
+        lower = torch.where(is_lower, torch.maximum(lower, threshold), lower)
+        upper = torch.where(is_lower, upper, torch.minimum(upper, threshold))
+    mu = (
+        cfg.log_ratio_intercept
+        + cfg.log_ratio_slope * utility
+        + cfg.log_ratio_duration * (log_dur - math.log(REF_DURATION_S))
+    )
+    normal = torch.distributions.Normal(0.0, 1.0)
+    inside = normal.cdf((upper - mu) / cfg.log_ratio_sd) - normal.cdf(
+        (lower - mu) / cfg.log_ratio_sd
+    )
+    p_skip = torch.sigmoid(selectivity - utility)
+    skip_pattern = (one == torch.tensor([False, False, False, True])).all(dim=1)
+    likelihood = (1 - p_skip) * inside + torch.where(skip_pattern, p_skip, 0.0)
+    return torch.log(likelihood.clamp_min(1e-300))
+
+
+def structural_learner(
+    raw_dir: str | Path,
+    truth: pd.DataFrame,
+    train_rows: np.ndarray,
+    train_labels: np.ndarray,
+    test_rows: np.ndarray,
+    test_selectivity: np.ndarray,
+    n_nodes: int = 24,
+) -> np.ndarray:
+    """The heads' probabilities, (n_test, 4), of a learner that knows the simulator's outcome
+    model and every part of the utility but the videos' own: each video's own taste (the part
+    its tags do not carry) and quality. It fits them to the labels of the training rows
+    (maximum a posteriori with the simulator's priors: normal, the own taste's covariance from
+    ``tag_taste``, the quality's variance across the world's videos; L-BFGS on
+    ``label_loglik``) and predicts a test row integrating over their Laplace posterior (a video
+    with training rows) or, for a cold video, over the own taste's prior with the quality known
+    (as ``information_ceiling``). The training rows keep their true c_s; the test rows use
+    ``test_selectivity``. Still generous (the users' latents, habit and fatigue are known
+    exactly), it shows what learning the videos' latents from the training rows costs.
+    """
+    from kuairec_utils.simulate import head_probabilities
+
+    cfg, world = simulated_world(raw_dir)
+    projected, cov = tag_taste(world)
+    own = world.video_taste.astype(np.float64) - projected
+    quality_var = float(np.var(world.video_quality))
+
+    def rows_of(raw_row: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """World positions of the rows' videos, users' taste, the utility without the video's
+        own taste and quality, and the duration (s)."""
+        u, v = _world_rows(
+            world, truth["user_id"].to_numpy()[raw_row], truth["video_id"].to_numpy()[raw_row]
+        )
+        user_taste = world.user_taste[u].astype(np.float64)
+        rest = (
+            truth["utility"].to_numpy()[raw_row]
+            - np.einsum("ij,ij->i", user_taste, own[v])
+            - world.video_quality[v]
+        )
+        return v, user_taste, rest, world.video_duration_ms[v] / 1000.0
+
+    v, user_taste, rest, duration = rows_of(np.asarray(train_rows))
+    videos, position = np.unique(v, return_inverse=True)
+    tensor = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
+    taste_t, rest_t, duration_t = tensor(user_taste), tensor(rest), tensor(duration)
+    c_t = tensor(truth["selectivity"].to_numpy()[np.asarray(train_rows)])
+    labels_t, position_t = tensor(train_labels), torch.as_tensor(position)
+    cov_inv = tensor(np.linalg.inv(cov))
+    taste_hat = torch.zeros((len(videos), own.shape[1]), dtype=torch.float64, requires_grad=True)
+    quality_hat = torch.zeros(len(videos), dtype=torch.float64, requires_grad=True)
+
+    def utility(taste: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+        return rest_t + (taste_t * taste[position_t]).sum(dim=1) + quality[position_t]
+
+    optimizer = torch.optim.LBFGS(
+        [taste_hat, quality_hat], max_iter=500, history_size=20, line_search_fn="strong_wolfe"
+    )
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        prior = 0.5 * ((taste_hat @ cov_inv) * taste_hat).sum()
+        prior = prior + 0.5 * (quality_hat**2).sum() / quality_var
+        loss = (
+            prior
+            - label_loglik(cfg, utility(taste_hat, quality_hat), c_t, duration_t, labels_t).sum()
+        )
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    # Laplace: the curvature of each row's log-likelihood in m (central differences), then
+    # each video's posterior covariance of (own taste, quality)
+    with torch.no_grad():
+        m, h = utility(taste_hat, quality_hat), 1e-3
+        ll = [label_loglik(cfg, m + d, c_t, duration_t, labels_t) for d in (-h, 0.0, h)]
+        curvature = np.clip(np.nan_to_num((-(ll[0] - 2 * ll[1] + ll[2]) / h**2).numpy()), 0, None)
+    design = np.column_stack([user_taste, np.ones(len(v))])  # d m / d (own taste, quality)
+    dim = design.shape[1]
+    precision = np.zeros((len(videos), dim, dim))
+    np.add.at(
+        precision, position, curvature[:, None, None] * design[:, :, None] * design[:, None, :]
+    )
+    prior_precision = np.zeros((dim, dim))
+    prior_precision[:-1, :-1] = np.linalg.inv(cov)
+    prior_precision[-1, -1] = 1.0 / quality_var
+    posterior = np.linalg.inv(precision + prior_precision)
+
+    v, user_taste, rest, duration = rows_of(np.asarray(test_rows))
+    at = np.searchsorted(videos, v).clip(0, len(videos) - 1)
+    warm = videos[at] == v
+    taste_np, quality_np = taste_hat.detach().numpy(), quality_hat.detach().numpy()
+    fitted = np.einsum("ij,ij->i", user_taste, taste_np[at]) + quality_np[at]
+    mean = rest + np.where(warm, fitted, world.video_quality[v])
+    design = np.column_stack([user_taste, np.ones(len(v))])
+    var = np.where(
+        warm,
+        np.einsum("ij,ijk,ik->i", design, posterior[at], design),
+        np.einsum("ij,jk,ik->i", user_taste, cov, user_taste),
+    )
+    sd = np.sqrt(np.clip(var, 0.0, None))
+    nodes, weights = np.polynomial.hermite_e.hermegauss(n_nodes)
+    weights = weights / weights.sum()
+    out = np.zeros((len(v), 4))
+    for z, weight in zip(nodes, weights, strict=True):
+        out += (
+            weight * head_probabilities(cfg, mean + sd * z, test_selectivity, duration * 1000.0)[0]
+        )
     return out

@@ -119,3 +119,57 @@ def test_information_ceiling_is_the_oracle_for_warm_videos_and_integrates_out_co
     assert (per_user == 1).all()
     no_shock = information_ceiling(tiny_sim, truth, rows, half, c_mean)
     assert not np.allclose(no_shock, got, atol=1e-3)
+
+
+def test_label_loglik_is_a_distribution_over_label_patterns_with_the_heads_marginals(
+    tiny_sim: Path,
+) -> None:
+    import itertools
+
+    import torch
+
+    from kuairec_utils.ceilings import label_loglik
+    from kuairec_utils.simulate import head_probabilities
+
+    cfg, _ = simulated_world(tiny_sim)
+    rng = np.random.default_rng(0)
+    n = 500
+    utility, c = rng.normal(0, 1.5, n), rng.normal(-2.4, 0.7, n)
+    duration_s = np.exp(rng.normal(np.log(9.4), 0.9, n)).clip(0.5, 300)
+    t = [torch.as_tensor(a) for a in (utility, c, duration_s)]
+    patterns = np.array(list(itertools.product([0.0, 1.0], repeat=4)))
+    lik = np.column_stack(
+        [
+            np.exp(label_loglik(cfg, *t, torch.as_tensor(np.tile(p, (n, 1)))).numpy())
+            for p in patterns
+        ]
+    )
+    lik[lik < 1e-250] = 0.0  # impossible patterns (log floored)
+    assert np.allclose(lik.sum(axis=1), 1.0, atol=1e-9)
+    heads = head_probabilities(cfg, utility, c, duration_s * 1000.0)[0]
+    assert np.allclose(lik @ patterns, heads, atol=1e-9)  # each head's marginal
+
+
+def test_structural_learner_is_informative_and_close_to_the_oracle(
+    tiny_sim: Path, tiny_processed: Path, truth: pd.DataFrame
+) -> None:
+    from kuairec_utils.ceilings import structural_learner
+    from kuairec_utils.models import auc_by_head, load_processed
+
+    data = load_processed(tiny_processed)
+    train, test = data.splits["train"], data.splits["test"]
+    p = structural_learner(
+        tiny_sim,
+        truth,
+        train.raw_row,
+        train.y.numpy(),
+        test.raw_row,
+        truth["selectivity"].to_numpy()[test.raw_row],
+    )
+    assert p.shape == (len(test), 4) and np.isfinite(p).all()
+    assert ((p > 0) & (p < 1)).all()
+    oracle = truth[[f"p_{h}" for h in HEADS]].to_numpy()[test.raw_row]
+    y = test.y.numpy()
+    learnt, best = auc_by_head(y, p)["mean"], auc_by_head(y, oracle)["mean"]
+    assert 0.6 < learnt < best + 0.01  # informative, and not better than the oracle
+    assert np.corrcoef(p[:, 0], oracle[:, 0])[0, 1] > 0.9

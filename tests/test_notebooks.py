@@ -191,6 +191,7 @@ def test_auc_ceiling_diagnostic_on_the_tiny_data(
         "edge MLP (03_baselines)",
         "learnable ceiling (edge MLP)",
         "architecture ceiling (edge MLP, exact latents)",
+        "structural learner, shock out (videos' taste and quality learnt)",
         info_no_shock,
         info,
         "oracle",

@@ -86,6 +86,35 @@ def learnable_latents(
     return np.column_stack([world.user_bias[u], taste, quality]), warm
 
 
+def _truth_rows(
+    world: World, truth: pd.DataFrame, raw_row: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in the world's arrays of the users and videos of the big-matrix rows ``raw_row``."""
+    return _world_rows(
+        world, truth["user_id"].to_numpy()[raw_row], truth["video_id"].to_numpy()[raw_row]
+    )
+
+
+def _expected_heads(
+    cfg: SimConfig,
+    utility: np.ndarray,
+    sd: np.ndarray,
+    selectivity: np.ndarray,
+    duration_ms: np.ndarray,
+    n_nodes: int,
+) -> np.ndarray:
+    """The heads' probabilities, (n, 4), averaged over a normal utility of mean ``utility`` and
+    sd ``sd`` (Gauss-Hermite, ``n_nodes`` nodes)."""
+    from kuairec_utils.simulate import head_probabilities
+
+    nodes, weights = np.polynomial.hermite_e.hermegauss(n_nodes)  # for N(0, 1)
+    weights = weights / weights.sum()
+    out = np.zeros((len(utility), 4))
+    for z, weight in zip(nodes, weights, strict=True):
+        out += weight * head_probabilities(cfg, utility + sd * z, selectivity, duration_ms)[0]
+    return out
+
+
 def user_mean_selectivity(truth: pd.DataFrame, raw_row: np.ndarray) -> np.ndarray:
     """Each row's user's mean selectivity c_s over the user's sessions among ``raw_row`` (each
     session counted once), (n,): the session's shock taken out."""
@@ -112,13 +141,9 @@ def information_ceiling(
     probabilities. ``selectivity``: the c_s to use, (n,) (default: the truth's, shock included;
     ``user_mean_selectivity`` takes the shock out).
     """
-    from kuairec_utils.simulate import head_probabilities
-
     cfg, world = simulated_world(raw_dir)
     raw_row = np.asarray(raw_row)
-    u, v = _world_rows(
-        world, truth["user_id"].to_numpy()[raw_row], truth["video_id"].to_numpy()[raw_row]
-    )
+    u, v = _truth_rows(world, truth, raw_row)
     cold = ~np.isin(world.video_id[v], np.asarray(warm_video_ids))
     projected, cov = tag_taste(world)
     user_taste = world.user_taste[u].astype(np.float64)
@@ -127,12 +152,7 @@ def information_ceiling(
     sd = np.where(cold, np.sqrt(np.einsum("ij,jk,ik->i", user_taste, cov, user_taste)), 0.0)
     c = truth["selectivity"].to_numpy()[raw_row] if selectivity is None else selectivity
     duration = world.video_duration_ms[v].astype(np.float64)
-    nodes, weights = np.polynomial.hermite_e.hermegauss(n_nodes)  # for N(0, 1)
-    weights = weights / weights.sum()
-    out = np.zeros((len(raw_row), 4))
-    for z, weight in zip(nodes, weights, strict=True):
-        out += weight * head_probabilities(cfg, utility + sd * z, c, duration)[0]
-    return out
+    return _expected_heads(cfg, utility, sd, c, duration, n_nodes)
 
 
 def label_loglik(
@@ -199,8 +219,6 @@ def structural_learner(
     ``test_selectivity``. Still generous (the users' latents, habit and fatigue are known
     exactly), it shows what learning the videos' latents from the training rows costs.
     """
-    from kuairec_utils.simulate import head_probabilities
-
     cfg, world = simulated_world(raw_dir)
     projected, cov = tag_taste(world)
     own = world.video_taste.astype(np.float64) - projected
@@ -209,9 +227,7 @@ def structural_learner(
     def rows_of(raw_row: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """World positions of the rows' videos, users' taste, the utility without the video's
         own taste and quality, and the duration (s)."""
-        u, v = _world_rows(
-            world, truth["user_id"].to_numpy()[raw_row], truth["video_id"].to_numpy()[raw_row]
-        )
+        u, v = _truth_rows(world, truth, raw_row)
         user_taste = world.user_taste[u].astype(np.float64)
         rest = (
             truth["utility"].to_numpy()[raw_row]
@@ -279,11 +295,4 @@ def structural_learner(
         np.einsum("ij,jk,ik->i", user_taste, cov, user_taste),
     )
     sd = np.sqrt(np.clip(var, 0.0, None))
-    nodes, weights = np.polynomial.hermite_e.hermegauss(n_nodes)
-    weights = weights / weights.sum()
-    out = np.zeros((len(v), 4))
-    for z, weight in zip(nodes, weights, strict=True):
-        out += (
-            weight * head_probabilities(cfg, mean + sd * z, test_selectivity, duration * 1000.0)[0]
-        )
-    return out
+    return _expected_heads(cfg, mean, sd, test_selectivity, duration * 1000.0, n_nodes)

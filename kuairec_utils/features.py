@@ -497,7 +497,7 @@ def _context_features(
 # --- history features -----------------------------------------------------------------------------
 
 
-@numba.njit(cache=False)
+@numba.njit(cache=True)  # compiled once, then read from __pycache__
 def _history_kernel(user, ts, labels, category, author, update, alphas, category_alpha, prior):  # noqa: ANN001 (numba)
     """One pass over rows sorted by user, then timestamp; features from strictly earlier events.
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import minimize
@@ -46,6 +47,7 @@ class _Block:
     k: np.ndarray  # (b,)
     heads: np.ndarray = field(init=False, repr=False)  # (4, b, c) float32, 0 on padding
     pad: np.ndarray = field(init=False, repr=False)  # (b, c) float32: 0, or -inf on padding
+    mu_obs: np.ndarray = field(init=False, repr=False)  # (b, r) the sessions' observed means
 
     def __post_init__(self) -> None:
         # Head-major copies make a score four contiguous multiply-adds instead of a matrix
@@ -118,6 +120,8 @@ class FeedProblem:
             probs.astype(np.float32), items, item_embeddings, valid, k, np.asarray(mu_obs, float)
         )
         problem.blocks = _make_blocks(problem.probs, items, valid, k)
+        for block in problem.blocks:
+            block.mu_obs = problem.mu_obs[block.sessions]
         return problem
 
     @classmethod
@@ -176,23 +180,43 @@ def to_l1_sphere(w: Sequence[float] | np.ndarray) -> np.ndarray:
 
 def _block_scores(block: _Block, w: np.ndarray) -> np.ndarray:
     """(b, c) float32 ``Score_w`` of the block's candidates, -inf on padding."""
-    score = block.pad.copy()
-    for j, wj in enumerate(w.astype(np.float32)):
-        score += wj * block.heads[j]
-    return score
+    return _scores(block.heads, block.pad, w.astype(np.float32))
+
+
+@numba.njit(cache=True)
+def _scores(heads, pad, w):  # noqa: ANN001 (numba)
+    """``pad + w_0 heads_0 + ... + w_3 heads_3`` in float32, each product rounded before its
+    sum, in that order: what ``score = pad.copy(); score += w_j * heads[j]`` gives, in one pass
+    instead of eight."""
+    n_heads, b, c = heads.shape
+    out = np.empty((b, c), dtype=np.float32)
+    for i in range(b):
+        for j in range(c):
+            v = pad[i, j]
+            for h in range(n_heads):
+                v = v + w[h] * heads[h, i, j]
+            out[i, j] = v
+    return out
+
+
+def _thresholds(score: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """(b,) each row's ``k``-th largest score, from one plain sort of the values (many times
+    faster than an argsort)."""
+    b, c = score.shape
+    return np.sort(score, axis=1)[np.arange(b), c - np.maximum(k, 1)]
 
 
 def _top_k(score: np.ndarray, k: np.ndarray) -> np.ndarray:
     """(b, c) mask of each row's ``k`` highest scores (ties: the earlier slot first).
 
-    Exactly what a stable descending argsort would pick, but from one plain sort of the values
-    (many times faster than an argsort): the k-th largest value of a row is its threshold, every
-    slot above it is in, and of the slots equal to it the first ones fill what is left.
+    Exactly what a stable descending argsort would pick: the k-th largest value of a row is its
+    threshold, every slot above it is in, and of the slots equal to it the first ones fill what
+    is left.
     """
     b, c = score.shape
     if c == 0:
         return np.zeros((b, 0), dtype=bool)
-    threshold = np.sort(score, axis=1)[np.arange(b), c - np.maximum(k, 1)]
+    threshold = _thresholds(score, k)
     above = score > threshold[:, None]
     equal = score == threshold[:, None]
     need = k - above.sum(axis=1)
@@ -205,16 +229,56 @@ def _top_k(score: np.ndarray, k: np.ndarray) -> np.ndarray:
     return mask
 
 
-def _feed_sum(problem: FeedProblem, block: _Block, mask: np.ndarray) -> np.ndarray:
-    """Sum of the embeddings of each session's feed (the block's slots under ``mask``)."""
-    chosen = block.items[mask]  # row-major
-    indptr = np.r_[0, np.cumsum(mask.sum(axis=1))]
-    embeddings = problem.item_embeddings32
-    picks = sp.csr_matrix(
-        (np.ones(len(chosen), dtype=np.float32), chosen, indptr),
-        shape=(len(block.k), len(embeddings)),
-    )
-    return (picks @ embeddings).astype(np.float64)
+@numba.njit(cache=True)
+def _top_k_sums(score, threshold, k, items, embeddings):  # noqa: ANN001 (numba)
+    """(b, r) float32 sum of the embeddings of each row's top ``k`` slots of ``score``
+    (``threshold``: the row's k-th largest score; ties: the earlier slot first), in one pass.
+
+    The same selection as ``_top_k`` and the same float32 sums, slot by slot in row order, as
+    a sparse row-selection matrix times the embeddings: the objective's values are those of the
+    mask-and-matrix code it replaces, bit for bit, in a fraction of its time.
+    """
+    b, c = score.shape
+    r = embeddings.shape[1]
+    out = np.zeros((b, r), dtype=np.float32)
+    chosen = np.empty(c, dtype=np.int64)
+    for i in range(b):
+        if k[i] < 1:
+            continue
+        t = threshold[i]
+        above = 0
+        equal = 0
+        for j in range(c):
+            above += score[i, j] > t
+            equal += score[i, j] == t
+        n = 0
+        if equal <= k[i] - above:  # every slot at the threshold is in (no branch: fast)
+            for j in range(c):
+                chosen[n] = items[i, j]
+                n += score[i, j] >= t
+        else:  # ties across the threshold (rare): the first of them fill what is left
+            ties_left = k[i] - above
+            for j in range(c):
+                s = score[i, j]
+                if s > t or (s == t and ties_left > 0):
+                    ties_left -= s == t
+                    chosen[n] = items[i, j]
+                    n += 1
+        for m in range(n):
+            e = chosen[m]
+            for d in range(r):
+                out[i, d] += embeddings[e, d]
+    return out
+
+
+def _feed_sum(problem: FeedProblem, block: _Block, score: np.ndarray) -> np.ndarray:
+    """Sum of the embeddings of each session's simulated feed, the top K_s of the block's
+    ``score``, as float64."""
+    if score.shape[1] == 0:
+        return np.zeros((len(block.k), problem.item_embeddings32.shape[1]))
+    threshold = _thresholds(score, block.k)
+    sums = _top_k_sums(score, threshold, block.k, block.items, problem.item_embeddings32)
+    return sums.astype(np.float64)
 
 
 def feed_mean_embeddings(
@@ -258,13 +322,19 @@ def simulated_feed_means(
         score = _block_scores(block, w)
         if noise is not None and sigma > 0:
             score = score + sigma * noise[b]
-        out[block.sessions] = _feed_sum(problem, block, _top_k(score, block.k)) / block.k[:, None]
+        out[block.sessions] = _feed_sum(problem, block, score) / block.k[:, None]
     return out
 
 
 def session_losses(problem: FeedProblem, w: np.ndarray) -> np.ndarray:
-    """``|| mu_obs(s) - mu_sim(s, w) ||^2`` of every session, (S,)."""
-    return ((problem.mu_obs - simulated_feed_means(problem, w)) ** 2).sum(axis=1)
+    """``|| mu_obs(s) - mu_sim(s, w) ||^2`` of every session, (S,): block by block, the same
+    numbers as from ``simulated_feed_means`` without gathering the means into one array."""
+    w = to_l1_sphere(w)
+    out = np.empty(len(problem))
+    for block in problem.blocks:
+        means = _feed_sum(problem, block, _block_scores(block, w)) / block.k[:, None]
+        out[block.sessions] = ((block.mu_obs - means) ** 2).sum(axis=1)
+    return out
 
 
 def objective(

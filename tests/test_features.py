@@ -436,3 +436,16 @@ def test_queries_must_name_known_sessions_of_their_user(
         query_features(tiny_interactions, queries.assign(user_id=-1), tiny_side)
     with pytest.raises(ValueError, match="lack the column"):
         query_features(tiny_interactions, queries.drop(columns="timestamp"), tiny_side)
+
+
+def test_stack_rows_equals_column_stack_in_blocks() -> None:
+    from kuairec_utils.feeds import stack_rows
+
+    rng = np.random.default_rng(2)
+    columns = [rng.normal(size=10_001).astype(np.float32) for _ in range(7)]
+    columns.append(np.full(10_001, 0.25, np.float32))
+    full = np.column_stack(columns)
+    for lo, hi in ((0, 10_001), (4_000, 9_000), (9_990, 20_000), (5, 5)):
+        part = stack_rows(columns, lo, hi, block=512)
+        assert part.dtype == np.float32 and part.flags.c_contiguous
+        assert np.array_equal(part, full[lo:hi])

@@ -182,6 +182,41 @@ def test_top_k_mask_matches_a_stable_argsort_with_ties() -> None:
     assert (mask.sum(axis=1) == np.minimum(k, valid.sum(axis=1))).all()
 
 
+def test_feed_sums_kernel_equals_the_mask_and_sums_it_replaces_bit_for_bit() -> None:
+    from kuairec_utils import weights
+
+    rng = np.random.default_rng(11)
+    s, c = 700, 14
+    probs = rng.integers(0, 3, size=(s, c, 4)).astype(np.float32) / 2  # many exact ties
+    valid = rng.random((s, c)) < 0.8
+    valid[:, 0] = True
+    k = rng.integers(1, 16, size=s)
+    emb = rng.normal(size=(40, 5))
+    items = rng.integers(0, 40, size=(s, c))
+    mu_obs = rng.normal(size=(s, 5))
+    old = weights.BLOCK_SESSIONS
+    try:
+        weights.BLOCK_SESSIONS = 64  # blocks of different widths
+        problem = FeedProblem.from_items(probs, items, emb, valid, k, mu_obs)
+    finally:
+        weights.BLOCK_SESSIONS = old
+    for w in (np.array([0.4, -0.1, 0.2, -0.3]), np.array([1.0, 0, 0, 0]), W_TRUE):
+        means = np.empty((s, 5))
+        for block in problem.blocks:  # numpy: score head by head, mask, float32 sums in order
+            score = block.pad.copy()
+            for j, wj in enumerate(to_l1_sphere(w).astype(np.float32)):
+                score += wj * block.heads[j]
+            assert np.array_equal(score, weights._block_scores(block, to_l1_sphere(w)))
+            mask = weights._top_k(score, block.k)
+            sums = np.zeros((len(block.k), 5), dtype=np.float32)
+            for row, slot in zip(*np.nonzero(mask), strict=True):
+                sums[row] += problem.item_embeddings32[block.items[row, slot]]
+            means[block.sessions] = sums.astype(np.float64) / block.k[:, None]
+        assert np.array_equal(weights.simulated_feed_means(problem, w), means)
+        losses = ((mu_obs - means) ** 2).sum(axis=1)
+        assert np.array_equal(weights.session_losses(problem, w), losses)
+
+
 def test_several_processes_give_the_same_estimate_and_bootstrap() -> None:
     problem, users = synthetic(n_sessions=600, noise=0.02, seed=4)
     one = estimate_weights(problem, n_screen=24, max_evaluations=40, seed=1)

@@ -18,6 +18,7 @@ mean (which would attenuate exactly the within-user variation they use).
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -180,6 +181,72 @@ def feed_residuals(
         mu_sim = feed_mean_embeddings(items, simulated, item_embeddings)
         out["embedding_distance"] = np.sqrt(((mu_obs - mu_sim) ** 2).sum(axis=1))
     return out
+
+
+FEED_STATISTICS: tuple[str, ...] = (
+    "length",
+    "log_length",
+    "feed_mean",
+    "feed_min",
+    "feed_max",
+    "feed_sd",
+    "others_mean",
+    "others_sd",
+    "others_q90",
+)
+
+
+def feed_statistics(
+    probs: np.ndarray, valid: np.ndarray, k: np.ndarray, w: np.ndarray
+) -> pd.DataFrame:
+    """What a session's log shows of its feed, in ``Score_w`` units (``FEED_STATISTICS``): the
+    feed's length, the mean, minimum, maximum and sd of its videos' scores, and the mean, sd
+    and 90% quantile of the scores of the other candidates (the observed feed fills slots
+    0..K_s-1 of ``probs`` / ``valid``; NaN for a session without others). A residual of the platform's ranking noise leaves traces
+    in them (a feed with a low-scoring video was likely pushed down by the noise); the
+    evaluation of 06 measures how much of the true residual they carry."""
+    w = to_l1_sphere(w)
+    k = np.minimum(np.asarray(k), valid.sum(axis=1))
+    shown = (np.arange(valid.shape[1])[None, :] < k[:, None]) & valid
+    others = valid & ~shown
+    score = (np.nan_to_num(probs) @ w.astype(np.float32)).astype(np.float64)
+    feed = np.where(shown, score, np.nan)
+    rest = np.where(others, score, np.nan)
+    with warnings.catch_warnings():  # a session without other candidates: NaN, no warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return pd.DataFrame(
+            {
+                "length": k.astype(np.float64),
+                "log_length": np.log(k),
+                "feed_mean": np.nanmean(feed, axis=1),
+                "feed_min": np.nanmin(feed, axis=1),
+                "feed_max": np.nanmax(feed, axis=1),
+                "feed_sd": np.nanstd(feed, axis=1),
+                "others_mean": np.nanmean(rest, axis=1),
+                "others_sd": np.nanstd(rest, axis=1),
+                "others_q90": np.nanquantile(rest, 0.9, axis=1),
+            }
+        )
+
+
+def within_projection(
+    frame: pd.DataFrame, target: str, columns: list[str] | tuple[str, ...], group: str
+) -> tuple[np.ndarray, float]:
+    """Least squares of ``target`` on ``columns`` within ``group`` (both sides demeaned by group,
+    as a fixed-effects regression sees them), on the rows where all are finite: the fitted
+    values (``columns @ b``, NaN on the other rows; a group's constant is left to the fixed
+    effects) and the within R^2."""
+    columns = list(columns)
+    values = frame[[*columns, target]].astype(np.float64)
+    ok = np.isfinite(values.to_numpy()).all(axis=1)
+    used = values[ok]
+    centred = (used - used.groupby(frame.loc[ok, group]).transform("mean")).to_numpy()
+    x, y = centred[:, :-1], centred[:, -1]
+    beta = np.linalg.lstsq(x, y, rcond=None)[0]
+    r2 = 1.0 - float(((y - x @ beta) ** 2).sum() / (y**2).sum())
+    fitted = np.full(len(frame), np.nan)
+    fitted[ok] = used[columns].to_numpy() @ beta
+    return fitted, r2
 
 
 def split_candidates(valid: np.ndarray, k: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:

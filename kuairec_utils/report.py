@@ -180,6 +180,17 @@ def causal_section(metrics: Path) -> list[str]:
             f"{_fmt(diagnosis['error of estimated c_s on measured r(s-1)']['effect'])} "
             "(06_causal, evaluation)."
         )
+    observable = record.get("evaluation", {}).get("observable_part")
+    if observable:
+        lines.append(
+            "Yet the log carries part of the shock: the feed's statistics (its length, the spread "
+            "of its and the other candidates' scores) explain "
+            f"{observable['within_r2']:.1%} of the true residual's within-user variance (the "
+            f"length alone {observable['within_r2_length_only']:.1%}); with their projection "
+            "(fitted on the truth) for r(s-1), the true c_s gives "
+            f"{_fmt(observable['true c_s on projected r(s-1)']['effect'])}, the estimated c_s "
+            f"{_fmt(observable['estimated c_s on projected r(s-1)']['effect'])}."
+        )
     return [*lines, ""]
 
 

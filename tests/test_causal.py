@@ -137,3 +137,44 @@ def test_feed_residuals_and_split_halves() -> None:
     assert (a[:, :5] & b[:, :5]).all() and not (a[:, 5:] & b[:, 5:]).any()
     assert ((a | b) == valid).all()
     assert engagement_index(np.array([[0.1, 0.1, 0.1, 0.5]]))[0] == pytest.approx(0.0)
+
+
+def test_feed_statistics_summarise_the_feed_and_the_other_candidates() -> None:
+    from kuairec_utils.causal import FEED_STATISTICS, feed_statistics
+
+    w = np.array([0.5, 0.0, 0.0, -0.5])  # Score = (p_complete - p_negative) / 2
+    probs = np.zeros((2, 5, 4))
+    probs[:, :, 0] = [[0.9, 0.7, 0.1, 0.3, 0.0], [0.6, 0.2, 0.4, 0.8, 0.5]]
+    valid = np.array([[True, True, True, True, False], [True, True, True, True, True]])
+    k = np.array([2, 1])
+    stats = feed_statistics(probs, valid, k, w)
+    assert list(stats.columns) == list(FEED_STATISTICS)
+    assert stats["length"].tolist() == [2.0, 1.0]
+    assert np.allclose(stats["feed_mean"], [0.4, 0.3])
+    assert np.allclose(stats["feed_min"], [0.35, 0.3]) and np.allclose(
+        stats["feed_max"], [0.45, 0.3]
+    )
+    assert np.allclose(stats["feed_sd"], [0.05, 0.0])
+    assert np.allclose(stats["others_mean"], [0.1, (0.1 + 0.2 + 0.4 + 0.25) / 4])
+    alone = feed_statistics(probs, valid, np.array([4, 1]), w)  # session 0: no other candidate
+    assert np.isnan(alone.loc[0, "others_mean"]) and np.isfinite(alone.loc[1, "others_q90"])
+
+
+def test_within_projection_recovers_a_within_group_linear_relation() -> None:
+    from kuairec_utils.causal import within_projection
+
+    rng = np.random.default_rng(4)
+    n = 4000
+    frame = pd.DataFrame(
+        {"g": rng.integers(0, 50, n), "x1": rng.normal(size=n), "x2": rng.normal(size=n)}
+    )
+    level = rng.normal(scale=5.0, size=50)[frame["g"]]  # group constants: the fixed effects
+    frame["y"] = level + 2.0 * frame["x1"] - frame["x2"] + 0.1 * rng.normal(size=n)
+    fitted, r2 = within_projection(frame, "y", ["x1", "x2"], "g")
+    assert r2 > 0.99
+    assert np.allclose(fitted, 2.0 * frame["x1"] - frame["x2"], atol=0.02)
+    frame["noise"] = rng.normal(size=n)
+    assert within_projection(frame, "noise", ["x1", "x2"], "g")[1] < 0.01
+    frame.loc[:9, "x2"] = np.nan  # rows with a missing value are left out, fitted NaN
+    fitted, r2 = within_projection(frame, "y", ["x1", "x2"], "g")
+    assert np.isnan(fitted[:10]).all() and np.isfinite(fitted[10:]).all() and r2 > 0.99

@@ -293,4 +293,8 @@ def test_06_causal_notebook(head_weights: dict, trained: Path, tmp_path: Path) -
     assert -1 <= diagnosis["corr_residual_true_within_user"] <= 1
     for name in ("true c_s on measured r(s-1)", "error of estimated c_s on measured r(s-1)"):
         assert np.isfinite(diagnosis[name]["effect"]) and diagnosis[name]["se"] > 0, name
+    observable = record["evaluation"]["observable_part"]
+    assert 0 <= observable["within_r2_length_only"] <= observable["within_r2"] <= 1
+    for name in ("true c_s on projected r(s-1)", "estimated c_s on projected r(s-1)"):
+        assert np.isfinite(observable[name]["effect"]) and observable[name]["se"] > 0, name
     assert (tmp_path / "figures" / "06_causal.png").stat().st_size > 10_000

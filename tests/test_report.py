@@ -58,6 +58,12 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
                 "true c_s on measured r(s-1)": {"effect": -0.1262, "se": 0.06},
                 "error of estimated c_s on measured r(s-1)": {"effect": 3.0134, "se": 0.1},
             },
+            "observable_part": {
+                "within_r2": 0.1923,
+                "within_r2_length_only": 0.1051,
+                "true c_s on projected r(s-1)": {"effect": -5.0261, "se": 0.2},
+                "estimated c_s on projected r(s-1)": {"effect": -1.9861, "se": 0.6},
+            },
         },
     }
     (metrics / "causal.json").write_text(json.dumps(causal))
@@ -75,7 +81,7 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
     assert lines[oracle_row + 2].endswith("| -0.0300 |")
     for expected in ("plain w* (GNN) (max error 0.07) 89.8%", "(max error 0.55) 94.1%", "86.3%"):
         assert expected in text, expected
-    for expected in ("-4.6543", "0.028 with the true one", "-0.1262", "3.0134"):
+    for expected in ("-4.6543", "0.028 with the true one", "-0.1262", "3.0134", "19.2%", "-5.0261"):
         assert expected in text, expected
     assert main(["--metrics", str(metrics), "--reports", str(tmp_path / "reports")]) == 0
     assert (tmp_path / "reports" / "results.md").read_text() == text

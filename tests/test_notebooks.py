@@ -267,18 +267,25 @@ def test_05_head_weights_notebook(head_weights: dict, trained: Path) -> None:
     assert json.loads((out / "metrics" / "weights.json").read_text()) == record
 
 
-def test_06_causal_notebook(head_weights: dict, trained: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def causal(head_weights: dict, trained: Path) -> Path:
+    """06_causal run once on the tiny data set (after 05): its output folder."""
+    out = trained / "causal"
     run_notebook(
         "06_causal.ipynb",
-        tmp_path,
+        out,
         interim_dir=head_weights["interim_dir"],
         raw_dir=head_weights["raw_dir"],
         models_dir=head_weights["models_dir"],
         metrics_dir=head_weights["metrics_dir"],
-        figures_dir=str(tmp_path / "figures"),
+        figures_dir=str(out / "figures"),
         model="gnn_h8",
         n_boot=3,
     )
+    return out
+
+
+def test_06_causal_notebook(head_weights: dict, causal: Path) -> None:
     record = json.loads((Path(head_weights["metrics_dir"]) / "causal.json").read_text())
     for key in ("effect", "se", "ci95", "n_sessions", "effect_true", "placebo"):
         assert key in record, key
@@ -297,4 +304,26 @@ def test_06_causal_notebook(head_weights: dict, trained: Path, tmp_path: Path) -
     assert 0 <= observable["within_r2_length_only"] <= observable["within_r2"] <= 1
     for name in ("true c_s on projected r(s-1)", "estimated c_s on projected r(s-1)"):
         assert np.isfinite(observable[name]["effect"]) and observable[name]["se"] > 0, name
-    assert (tmp_path / "figures" / "06_causal.png").stat().st_size > 10_000
+    assert (causal / "figures" / "06_causal.png").stat().st_size > 10_000
+
+
+def test_residual_measurement_diagnostic_on_the_tiny_data(head_weights: dict, causal: Path) -> None:
+    """diagnostics/residual_measurement.py: measurements of the residual against the truth."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "residual_measurement",
+        Path(__file__).parents[1] / "diagnostics" / "residual_measurement.py",
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table, r2 = module.measurements(
+        *(Path(head_weights[d]) for d in ("interim_dir", "raw_dir", "models_dir", "metrics_dir")),
+        sigma=0.08,
+        draws=2,
+    )
+    assert len(table) == 4 and 0 <= r2 <= 1
+    corr = table["within-user corr with the true residual"]
+    assert corr.iloc[-1] == pytest.approx(1.0)  # the true residual itself
+    assert ((corr >= -1) & (corr <= 1 + 1e-12)).all()
+    assert np.isfinite(table["true c_s on r(s-1)"]).all() and (table["se"] > 0).all()

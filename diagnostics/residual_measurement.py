@@ -1,0 +1,206 @@
+"""How well can a session's log measure the residual of the ranking noise? (simulated data only)
+
+06_causal regresses a session's selectivity c_s on the previous session's residual, the feed's
+mean score minus that of the deterministic top K. The simulator's true residual compares the
+feed with the platform's own candidate pool, which the logs never show; 06 measures it against
+a fresh sample of candidates. This script puts side by side, for several measurements of the
+residual: their within-user correlation with the true residual (the variation the
+fixed-effects regression uses), the regression of the *true* c_s on the measurement of r(s-1)
+(what a perfect selectivity step would give; the truth is -5 on the default data), the same on
+r(s+1) (a placebo, which should be 0) and the regression of 06's *estimated* c_s on r(s-1):
+
+- the measured residual of 06;
+- its projection on the feed's statistics (``causal.feed_statistics``: the feed's length and the
+  spread of its and the other candidates' scores), least squares within user *fitted on the
+  true residual*: how much of the shock a log carries, which no estimator can fit this way;
+- a simulation-calibrated residual, which an estimator could build: the platform's feed is
+  simulated from each session's other candidates (the feed's length, the GNN's scores under
+  06's w taken as the platform's, normal ranking noise of sd ``--sigma``, by default the
+  simulator's own, which an analyst would not know), and the simulated residual's least-squares
+  fit on the simulated feed's statistics is applied to the observed feed's;
+- the true residual.
+
+Evaluation only: it reads the ground truth, and nothing of the pipeline reads what it prints.
+Run after ``make repro`` (about 20 seconds on 2 cores)::
+
+    .venv/bin/python diagnostics/residual_measurement.py [--sigma 0.08]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kuairec_utils.causal import (
+    FEED_STATISTICS,
+    effect_regression,
+    feed_statistics,
+    lagged,
+    within_projection,
+)
+from kuairec_utils.config import GROUND_TRUTH_SUBDIR, resolve
+from kuairec_utils.evaluation import has_ground_truth
+from kuairec_utils.feeds import session_feeds
+from kuairec_utils.heads import HEADS
+
+CONTROLS = ["C(hour)", "weekend", "C(burst)", "log_length"]  # those of 06_causal
+
+
+def _top_k(score: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """(S, C) mask of each row's k highest scores (-inf never chosen while others remain)."""
+    order = np.argsort(-score, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.broadcast_to(np.arange(score.shape[1]), score.shape), 1)
+    return ranks < k[:, None]
+
+
+def simulated_calibration(
+    probs: np.ndarray,
+    valid: np.ndarray,
+    k: np.ndarray,
+    w: np.ndarray,
+    sigma: float,
+    draws: int = 4,
+    seed: int = 0,
+) -> tuple[np.ndarray, float]:
+    """The residual predicted from the observed feed's statistics by a least-squares fit on
+    simulated feeds: each session's other candidates play the platform's pool, the GNN's
+    ``Score_w`` the platform's score, and the feed is the top K of score + N(0, sigma^2).
+    Returns the prediction for every session (NaN where it has fewer than two others) and the
+    fit's R^2 on the simulated sessions."""
+    observed = feed_statistics(probs, valid, k, w)
+    shown = np.arange(valid.shape[1])[None, :] < np.asarray(k)[:, None]
+    others = valid & ~shown
+    score = np.where(valid, np.nan_to_num(probs) @ (w / np.abs(w).sum()), 0.0)
+    pool = np.where(others, score, -np.inf)
+    size = np.minimum(np.asarray(k), others.sum(axis=1) - 1)  # a feed leaves one out at least
+    ok = size >= 1
+    pool, score, others, size = pool[ok], score[ok], others[ok], size[ok]
+    rng = np.random.default_rng(seed)
+    deterministic = _top_k(pool, size)
+    parts = []
+    for _ in range(draws):
+        feed = _top_k(pool + sigma * rng.normal(size=pool.shape), size) & others
+        residual = ((score * feed).sum(axis=1) - (score * deterministic).sum(axis=1)) / size
+        feed_scores = np.where(feed, score, np.nan)
+        simulated = observed[ok].assign(
+            length=size.astype(np.float64),
+            log_length=np.log(size),
+            feed_mean=np.nanmean(feed_scores, axis=1),
+            feed_min=np.nanmin(feed_scores, axis=1),
+            feed_max=np.nanmax(feed_scores, axis=1),
+            feed_sd=np.nanstd(feed_scores, axis=1),
+            residual=residual,
+        )
+        parts.append(simulated)
+    sim = pd.concat(parts, ignore_index=True).dropna()
+    x = np.column_stack([np.ones(len(sim)), sim[list(FEED_STATISTICS)].to_numpy()])
+    beta = np.linalg.lstsq(x, sim["residual"].to_numpy(), rcond=None)[0]
+    fitted = x @ beta
+    r2 = 1.0 - float(np.var(sim["residual"] - fitted) / np.var(sim["residual"]))
+    prediction = np.full(len(k), np.nan)
+    prediction[ok] = np.column_stack([np.ones(ok.sum()), observed[ok].to_numpy()]) @ beta
+    return prediction, r2
+
+
+def measurements(
+    interim_dir: Path,
+    raw_dir: Path,
+    models_dir: Path,
+    metrics_dir: Path,
+    sigma: float | None = None,
+    draws: int = 4,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, float]:
+    """The table of the module docstring (one row per measurement of the residual) and the R^2
+    of the simulation's fit."""
+    interactions = pd.read_parquet(interim_dir / "interactions.parquet")
+    sessions = session_feeds(interactions)
+    frame = pd.read_parquet(models_dir / "causal" / "sessions.parquet")
+    if not np.array_equal(frame["session_id"], sessions["session_id"]):
+        raise ValueError("models/causal/sessions.parquet is not of these interactions: rerun 06")
+    cache = np.load(models_dir / "head_weights" / "candidates.npz")
+    record = json.loads((metrics_dir / "causal.json").read_text())
+    w = np.array([record["w"][h] for h in HEADS])
+    truth_dir = raw_dir / GROUND_TRUTH_SUBDIR
+    if sigma is None:
+        sigma = float(
+            json.loads((truth_dir / "truth.json").read_text())["constants"]["rank_noise_sd"]
+        )
+    truth = pd.read_parquet(
+        truth_dir / "big_matrix_truth.parquet", columns=["selectivity", "residual"]
+    )
+    first = (
+        interactions.sort_values(["session_id", "position"])
+        .groupby("session_id")["raw_row"]
+        .first()
+    )
+    first = first.loc[frame["session_id"].to_numpy()].to_numpy()
+    frame["true_c"] = truth["selectivity"].to_numpy()[first]
+    frame["true_residual"] = truth["residual"].to_numpy()[first]
+    start = pd.to_datetime(frame["start"], unit="s") + pd.Timedelta(hours=8)  # Beijing time
+    frame["hour"] = start.dt.hour.astype(str)
+    frame["burst"] = sessions["burst"].astype(str).to_numpy()
+    k = frame["k"].to_numpy()
+    stats = feed_statistics(cache["probs"], cache["valid"], k, w)
+    stats["user_id"], stats["true_residual"] = frame["user_id"].to_numpy(), frame["true_residual"]
+    frame["projected"] = within_projection(stats, "true_residual", FEED_STATISTICS, "user_id")[0]
+    frame["simulated"], r2 = simulated_calibration(
+        cache["probs"], cache["valid"], k, w, sigma, draws, seed
+    )
+    names = {
+        "measured residual (06)": "residual",
+        "projection on the feed's statistics (fitted on the truth)": "projected",
+        f"simulation-calibrated (noise sd {sigma:g}, GNN scores as the platform's)": "simulated",
+        "true residual": "true_residual",
+    }
+    rows = {}
+    for label, column in names.items():
+        frame["prev"] = lagged(frame, column, "user_id", "start", 1)
+        frame["next"] = lagged(frame, column, "user_id", "start", -1)
+        within = frame[[column, "true_residual"]] - frame.groupby("user_id")[
+            [column, "true_residual"]
+        ].transform("mean")
+        lag = effect_regression(frame, "true_c", "prev", CONTROLS)
+        lead = effect_regression(frame, "true_c", "next", CONTROLS)
+        estimated = effect_regression(frame, "c", "prev", CONTROLS, weights="precision")
+        rows[label] = {
+            "within-user corr with the true residual": within.corr().iloc[0, 1],
+            "true c_s on r(s-1)": lag["effect"],
+            "se": lag["se"],
+            "true c_s on r(s+1) (placebo)": lead["effect"],
+            "estimated c_s on r(s-1)": estimated["effect"],
+            "se (estimated)": estimated["se"],
+        }
+    return pd.DataFrame(rows).T, r2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--interim", type=Path, default=resolve("data/interim"))
+    parser.add_argument("--raw", type=Path, default=resolve("data/raw"))
+    parser.add_argument("--models", type=Path, default=resolve("models"))
+    parser.add_argument("--metrics", type=Path, default=resolve("metrics"))
+    parser.add_argument("--sigma", type=float, default=None, help="default: the simulator's")
+    parser.add_argument("--draws", type=int, default=4, help="simulated feeds per session")
+    args = parser.parse_args(argv)
+    if not has_ground_truth(args.raw):
+        print(f"{args.raw} holds no ground truth: this diagnostic exists on simulated data only")
+        return 1
+    if args.sigma is not None and not args.sigma > 0:
+        parser.error(f"--sigma must be positive, got {args.sigma}")
+    table, r2 = measurements(
+        args.interim, args.raw, args.models, args.metrics, args.sigma, args.draws
+    )
+    print(f"\nthe simulation's fit of the residual on the feed's statistics: R^2 {r2:.3f}")
+    with pd.option_context("display.width", 200, "display.max_colwidth", 80):
+        print(table.round(3).to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -38,6 +38,7 @@ import pandas as pd
 from kuairec_utils.causal import (
     FEED_STATISTICS,
     effect_regression,
+    feed_scores,
     feed_statistics,
     lagged,
     within_projection,
@@ -46,16 +47,9 @@ from kuairec_utils.config import GROUND_TRUTH_SUBDIR, resolve
 from kuairec_utils.evaluation import has_ground_truth
 from kuairec_utils.feeds import session_feeds
 from kuairec_utils.heads import HEADS
+from kuairec_utils.weights import top_k_mask
 
 CONTROLS = ["C(hour)", "weekend", "C(burst)", "log_length"]  # those of 06_causal
-
-
-def _top_k(score: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """(S, C) mask of each row's k highest scores (-inf never chosen while others remain)."""
-    order = np.argsort(-score, axis=1, kind="stable")
-    ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.broadcast_to(np.arange(score.shape[1]), score.shape), 1)
-    return ranks < k[:, None]
 
 
 def simulated_calibration(
@@ -63,37 +57,36 @@ def simulated_calibration(
     valid: np.ndarray,
     k: np.ndarray,
     w: np.ndarray,
+    observed: pd.DataFrame,
     sigma: float,
     draws: int = 4,
     seed: int = 0,
 ) -> tuple[np.ndarray, float]:
-    """The residual predicted from the observed feed's statistics by a least-squares fit on
-    simulated feeds: each session's other candidates play the platform's pool, the GNN's
-    ``Score_w`` the platform's score, and the feed is the top K of score + N(0, sigma^2).
-    Returns the prediction for every session (NaN where it has fewer than two others) and the
-    fit's R^2 on the simulated sessions."""
-    observed = feed_statistics(probs, valid, k, w)
-    shown = np.arange(valid.shape[1])[None, :] < np.asarray(k)[:, None]
+    """The residual predicted from the observed feed's statistics (``observed``, from
+    ``causal.feed_statistics``) by a least-squares fit on simulated feeds: each session's other
+    candidates play the platform's pool, the GNN's ``Score_w`` the platform's score, and the
+    feed is the top K of score + N(0, sigma^2). Returns the prediction for every session (NaN
+    where it has fewer than two others) and the fit's R^2 on the simulated sessions."""
+    score, shown, k = feed_scores(probs, valid, k, w)
     others = valid & ~shown
-    score = np.where(valid, np.nan_to_num(probs) @ (w / np.abs(w).sum()), 0.0)
     pool = np.where(others, score, -np.inf)
-    size = np.minimum(np.asarray(k), others.sum(axis=1) - 1)  # a feed leaves one out at least
+    size = np.minimum(k, others.sum(axis=1) - 1)  # a feed leaves one out at least
     ok = size >= 1
     pool, score, others, size = pool[ok], score[ok], others[ok], size[ok]
     rng = np.random.default_rng(seed)
-    deterministic = _top_k(pool, size)
+    deterministic = top_k_mask(pool, size)
     parts = []
     for _ in range(draws):
-        feed = _top_k(pool + sigma * rng.normal(size=pool.shape), size) & others
+        feed = top_k_mask(pool + sigma * rng.normal(size=pool.shape), size) & others
         residual = ((score * feed).sum(axis=1) - (score * deterministic).sum(axis=1)) / size
-        feed_scores = np.where(feed, score, np.nan)
+        chosen = np.where(feed, score, np.nan)
         simulated = observed[ok].assign(
             length=size.astype(np.float64),
             log_length=np.log(size),
-            feed_mean=np.nanmean(feed_scores, axis=1),
-            feed_min=np.nanmin(feed_scores, axis=1),
-            feed_max=np.nanmax(feed_scores, axis=1),
-            feed_sd=np.nanstd(feed_scores, axis=1),
+            feed_mean=np.nanmean(chosen, axis=1),
+            feed_min=np.nanmin(chosen, axis=1),
+            feed_max=np.nanmax(chosen, axis=1),
+            feed_sd=np.nanstd(chosen, axis=1),
             residual=residual,
         )
         parts.append(simulated)
@@ -150,7 +143,7 @@ def measurements(
     stats["user_id"], stats["true_residual"] = frame["user_id"].to_numpy(), frame["true_residual"]
     frame["projected"] = within_projection(stats, "true_residual", FEED_STATISTICS, "user_id")[0]
     frame["simulated"], r2 = simulated_calibration(
-        cache["probs"], cache["valid"], k, w, sigma, draws, seed
+        cache["probs"], cache["valid"], k, w, stats[list(FEED_STATISTICS)], sigma, draws, seed
     )
     names = {
         "measured residual (06)": "residual",

@@ -152,6 +152,18 @@ def selectivity_mle(
     )
 
 
+def feed_scores(
+    probs: np.ndarray, valid: np.ndarray, k: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every candidate's ``Score_w`` (w on the L1 sphere; float64, 0 on padding), the mask of the
+    observed feed (slots 0..K_s-1) and K_s clipped to the valid candidates."""
+    w = to_l1_sphere(w)
+    k = np.minimum(np.asarray(k), valid.sum(axis=1))
+    shown = (np.arange(valid.shape[1])[None, :] < k[:, None]) & valid
+    score = np.where(valid, np.nan_to_num(probs) @ w.astype(np.float32), 0.0).astype(np.float64)
+    return score, shown, k
+
+
 def feed_residuals(
     probs: np.ndarray,
     valid: np.ndarray,
@@ -164,10 +176,7 @@ def feed_residuals(
     ``Score_w``), the observed feed filling slots 0..K_s-1: ``score_observed``,
     ``score_simulated``, ``residual`` and, with embeddings, ``embedding_distance`` (the distance
     between the two feeds' mean embeddings)."""
-    w = to_l1_sphere(w)
-    k = np.minimum(np.asarray(k), valid.sum(axis=1))
-    shown = (np.arange(valid.shape[1])[None, :] < k[:, None]) & valid
-    score = np.where(valid, np.nan_to_num(probs) @ w.astype(np.float32), 0.0).astype(np.float64)
+    score, shown, k = feed_scores(probs, valid, k, w)
     simulated = top_k_feed_mask(probs, valid, k, w)
     out = pd.DataFrame(
         {
@@ -205,13 +214,9 @@ def feed_statistics(
     0..K_s-1 of ``probs`` / ``valid``; NaN for a session without others). A residual of the platform's ranking noise leaves traces
     in them (a feed with a low-scoring video was likely pushed down by the noise); the
     evaluation of 06 measures how much of the true residual they carry."""
-    w = to_l1_sphere(w)
-    k = np.minimum(np.asarray(k), valid.sum(axis=1))
-    shown = (np.arange(valid.shape[1])[None, :] < k[:, None]) & valid
-    others = valid & ~shown
-    score = (np.nan_to_num(probs) @ w.astype(np.float32)).astype(np.float64)
+    score, shown, k = feed_scores(probs, valid, k, w)
     feed = np.where(shown, score, np.nan)
-    rest = np.where(others, score, np.nan)
+    rest = np.where(valid & ~shown, score, np.nan)
     with warnings.catch_warnings():  # a session without other candidates: NaN, no warning
         warnings.simplefilter("ignore", RuntimeWarning)
         return pd.DataFrame(

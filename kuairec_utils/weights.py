@@ -20,7 +20,7 @@ This module knows nothing of where the probabilities and embeddings come from (t
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -206,7 +206,7 @@ def _thresholds(score: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.sort(score, axis=1)[np.arange(b), c - np.maximum(k, 1)]
 
 
-def _top_k(score: np.ndarray, k: np.ndarray) -> np.ndarray:
+def top_k_mask(score: np.ndarray, k: np.ndarray) -> np.ndarray:
     """(b, c) mask of each row's ``k`` highest scores (ties: the earlier slot first).
 
     Exactly what a stable descending argsort would pick: the k-th largest value of a row is its
@@ -234,7 +234,7 @@ def _top_k_sums(score, threshold, k, items, embeddings):  # noqa: ANN001 (numba)
     """(b, r) float32 sum of the embeddings of each row's top ``k`` slots of ``score``
     (``threshold``: the row's k-th largest score; ties: the earlier slot first), in one pass.
 
-    The same selection as ``_top_k`` and the same float32 sums, slot by slot in row order, as
+    The same selection as ``top_k_mask`` and the same float32 sums, slot by slot in row order, as
     a sparse row-selection matrix times the embeddings: the objective's values are those of the
     mask-and-matrix code it replaces, bit for bit, in a fraction of its time.
     """
@@ -303,7 +303,7 @@ def top_k_feed_mask(
     ties: the earlier slot first)."""
     w = to_l1_sphere(w)
     score = np.where(valid, np.nan_to_num(probs) @ w.astype(np.float32), -np.inf)
-    return _top_k(score, np.minimum(k, valid.sum(axis=1)))
+    return top_k_mask(score, np.minimum(k, valid.sum(axis=1)))
 
 
 def simulated_feed_mask(problem: FeedProblem, w: np.ndarray) -> np.ndarray:
@@ -316,25 +316,31 @@ def simulated_feed_means(
 ) -> np.ndarray:
     """(S, r) mean embedding of each session's simulated feed, the top K_s by ``Score_w``
     (``w`` on the L1 sphere) plus ``sigma`` times the block's ``noise`` draws when given."""
-    w = to_l1_sphere(w)
     out = np.empty_like(problem.mu_obs)
-    for b, block in enumerate(problem.blocks):
-        score = _block_scores(block, w)
-        if noise is not None and sigma > 0:
-            score = score + sigma * noise[b]
-        out[block.sessions] = _feed_sum(problem, block, score) / block.k[:, None]
+    for block, means in _block_feed_means(problem, w, noise, sigma):
+        out[block.sessions] = means
     return out
 
 
 def session_losses(problem: FeedProblem, w: np.ndarray) -> np.ndarray:
     """``|| mu_obs(s) - mu_sim(s, w) ||^2`` of every session, (S,): block by block, the same
     numbers as from ``simulated_feed_means`` without gathering the means into one array."""
-    w = to_l1_sphere(w)
     out = np.empty(len(problem))
-    for block in problem.blocks:
-        means = _feed_sum(problem, block, _block_scores(block, w)) / block.k[:, None]
+    for block, means in _block_feed_means(problem, w):
         out[block.sessions] = ((block.mu_obs - means) ** 2).sum(axis=1)
     return out
+
+
+def _block_feed_means(
+    problem: FeedProblem, w: np.ndarray, noise: np.ndarray | None = None, sigma: float = 0.0
+) -> Iterator[tuple[_Block, np.ndarray]]:
+    """Each block with the (b, r) mean embeddings of its sessions' simulated feeds."""
+    w = to_l1_sphere(w)
+    for b, block in enumerate(problem.blocks):
+        score = _block_scores(block, w)
+        if noise is not None and sigma > 0:
+            score = score + sigma * noise[b]
+        yield block, _feed_sum(problem, block, score) / block.k[:, None]
 
 
 def objective(

@@ -207,7 +207,7 @@ def test_feed_sums_kernel_equals_the_mask_and_sums_it_replaces_bit_for_bit() -> 
             for j, wj in enumerate(to_l1_sphere(w).astype(np.float32)):
                 score += wj * block.heads[j]
             assert np.array_equal(score, weights._block_scores(block, to_l1_sphere(w)))
-            mask = weights._top_k(score, block.k)
+            mask = weights.top_k_mask(score, block.k)
             sums = np.zeros((len(block.k), 5), dtype=np.float32)
             for row, slot in zip(*np.nonzero(mask), strict=True):
                 sums[row] += problem.item_embeddings32[block.items[row, slot]]

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from kuairec_utils.config import GROUND_TRUTH_SUBDIR
+from kuairec_utils.config import GROUND_TRUTH_SUBDIR, kuairec_data_dir
 from kuairec_utils.heads import HEADS
+from kuairec_utils.kuairec import read_table
 from kuairec_utils.models import auc_by_head
 
 if TYPE_CHECKING:
@@ -155,34 +156,127 @@ def _world_rows(
     return u, v
 
 
-def true_candidate_probabilities(
-    raw_dir: str | Path,
-    user_id: np.ndarray,
-    video_id: np.ndarray,
-    first_raw_row: np.ndarray,
-    truth: pd.DataFrame | None = None,
-) -> np.ndarray:
-    """The heads' true position-free probabilities of showing ``video_id`` to ``user_id`` at the
-    start of a session whose first big-matrix row is ``first_raw_row`` (all (n,) arrays), (n, 4).
+HABIT_COLUMNS = ["user_id", "video_id", "session_id", "position", "utility", "selectivity"]
 
-    Evaluation only: it rebuilds the simulator's world from ``truth.json`` (its constants and
-    seed) and takes the session's selectivity from the truth table. The user's habit (a
-    per-category state the simulator does not write out) is left out, so these are the
-    platform's ranking probabilities up to that term (a score error of sd ~0.07 at the default
-    scale, against the truth's ranking scores of the shown videos).
+
+def habit_records(
+    cfg: SimConfig, world: World, truth: pd.DataFrame, play_ms: np.ndarray
+) -> pd.DataFrame:
+    """The simulator's habit state, read back from its truth: one row per (user, category,
+    session) in which the user was shown a video of that category, with ``habit`` at the
+    session's start and ``habit_after`` it. Evaluation only.
+
+    The platform scores a candidate with ``habit_weight * habit[user, category]`` in its utility,
+    a state it keeps but does not write out. A shown row's true utility holds it (utility =
+    the static part + habit_weight * habit - fatigue * log1p(position)); after each session the
+    simulator moves it by ``habit_rate`` towards the session's completion rate of that category
+    minus the population's baseline rate, which the consecutive records give back exactly.
+
+    ``truth``: the rows of ``big_matrix_truth.parquet`` without duplicates (``HABIT_COLUMNS``);
+    ``play_ms``: the same rows' ``play_duration`` in the release.
     """
-    from kuairec_utils.simulate import head_probabilities
-
-    cfg, world = simulated_world(raw_dir)
-    if truth is None:
-        folder = Path(raw_dir) / GROUND_TRUTH_SUBDIR
-        truth = pd.read_parquet(folder / "big_matrix_truth.parquet", columns=["selectivity"])
-    selectivity = truth["selectivity"].to_numpy()[np.asarray(first_raw_row)]
-    u, v = _world_rows(world, np.asarray(user_id), np.asarray(video_id))
-    utility = (
+    u, v = _world_rows(world, truth["user_id"].to_numpy(), truth["video_id"].to_numpy())
+    static = (
         cfg.utility_intercept
         + world.user_bias[u]
         + world.video_quality[v]
         + np.einsum("ij,ij->i", world.user_taste[u], world.video_taste[v])
     )
+    fatigue = cfg.fatigue_per_log_position * np.log1p(truth["position"].to_numpy())
+    rows = pd.DataFrame(
+        {
+            "user": u,
+            "category": world.video_category[v],
+            "session": truth["session_id"].to_numpy(),
+            "habit": (truth["utility"].to_numpy() + fatigue - static) / cfg.habit_weight,
+            "complete": np.asarray(play_ms) / world.video_duration_ms[v]
+            > cfg.labels.complete_ratio,
+        }
+    )
+    records = (
+        rows.groupby(["user", "category", "session"], sort=True)
+        .agg(habit=("habit", "first"), rate=("complete", "mean"))
+        .reset_index()
+    )
+    rate = cfg.habit_rate
+    following = records.groupby(["user", "category"])["habit"].shift(-1)
+    pairs = following.notna().to_numpy()
+    if not pairs.any():
+        raise ValueError("the truth holds no user shown one category in two sessions")
+    # habit_next = (1 - rate) habit + rate (completion rate - baseline), solved for the baseline
+    baseline = np.median(
+        records["rate"].to_numpy()[pairs]
+        - (following.to_numpy()[pairs] - (1 - rate) * records["habit"].to_numpy()[pairs]) / rate
+    )
+    records["habit_after"] = (1 - rate) * records["habit"] + rate * (records["rate"] - baseline)
+    return records.drop(columns="rate")
+
+
+def habit_at(
+    records: pd.DataFrame,
+    user: np.ndarray,
+    category: np.ndarray,
+    session: np.ndarray,
+    later: bool = True,
+) -> np.ndarray:
+    """The habit of world ``user`` for ``category`` at the start of truth ``session`` (arrays of
+    one length), from ``habit_records``: the habit at the first record from that session on
+    (the state does not move between two showings of the category), else the habit after the
+    last earlier record, else 0 (never shown). ``later=False`` uses the earlier records only."""
+    n_cat = int(max(records["category"].max(), np.max(category, initial=0))) + 1
+    n_session = int(max(records["session"].max(), np.max(session, initial=0))) + 1
+    key = records["user"].to_numpy(np.int64) * n_cat + records["category"].to_numpy(np.int64)
+    order = np.argsort(key * n_session + records["session"].to_numpy(np.int64), kind="stable")
+    key = key[order]
+    stamp = key * n_session + records["session"].to_numpy(np.int64)[order]
+    habit, after = records["habit"].to_numpy()[order], records["habit_after"].to_numpy()[order]
+    query = np.asarray(user, np.int64) * n_cat + np.asarray(category, np.int64)
+    pos = np.searchsorted(stamp, query * n_session + np.asarray(session, np.int64), side="left")
+    out = np.zeros(len(query))
+    at_or_after = np.zeros(len(query), dtype=bool)
+    if later:
+        at_or_after = (pos < len(key)) & (key[np.minimum(pos, len(key) - 1)] == query)
+        out[at_or_after] = habit[pos[at_or_after]]
+    before = ~at_or_after & (pos > 0) & (key[np.maximum(pos - 1, 0)] == query)
+    out[before] = after[pos[before] - 1]
+    return out
+
+
+def true_candidate_probabilities(
+    raw_dir: str | Path,
+    user_id: np.ndarray,
+    video_id: np.ndarray,
+    first_raw_row: np.ndarray,
+) -> np.ndarray:
+    """The heads' true position-free probabilities of showing ``video_id`` to ``user_id`` at the
+    start of a session whose first big-matrix row is ``first_raw_row`` (all (n,) arrays), (n, 4):
+    the platform's own ranking probabilities (``w_true`` times them is its ranking score).
+
+    Evaluation only: it rebuilds the simulator's world from ``truth.json`` (its constants and
+    seed), takes the session's selectivity from the truth table and the user's habit for the
+    video's category at the session's start from ``habit_records``.
+    """
+    from kuairec_utils.simulate import head_probabilities
+
+    cfg, world = simulated_world(raw_dir)
+    folder = Path(raw_dir) / GROUND_TRUTH_SUBDIR
+    truth = pd.read_parquet(
+        folder / "big_matrix_truth.parquet", columns=[*HABIT_COLUMNS, "is_duplicate"]
+    )
+    play_ms = read_table(kuairec_data_dir(Path(raw_dir)), "big_matrix")["play_duration"].to_numpy()
+    if len(play_ms) != len(truth):
+        raise ValueError(f"{folder}: the truth's rows do not match big_matrix.csv's")
+    keep = ~truth["is_duplicate"].to_numpy()
+    records = habit_records(cfg, world, truth[keep], play_ms[keep])
+    first = np.asarray(first_raw_row)
+    u, v = _world_rows(world, np.asarray(user_id), np.asarray(video_id))
+    habit = habit_at(records, u, world.video_category[v], truth["session_id"].to_numpy()[first])
+    utility = (
+        cfg.utility_intercept
+        + world.user_bias[u]
+        + world.video_quality[v]
+        + np.einsum("ij,ij->i", world.user_taste[u], world.video_taste[v])
+        + cfg.habit_weight * habit
+    )
+    selectivity = truth["selectivity"].to_numpy()[first]
     return head_probabilities(cfg, utility, selectivity, world.video_duration_ms[v])[0]

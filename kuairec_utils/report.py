@@ -136,6 +136,21 @@ def weights_section(metrics: Path) -> list[str]:
             + f". The platform's own noisy feed keeps "
             f"{agreement['platform_keeps_deterministic_top_k']:.1%} of its deterministic top K."
         )
+    diagnosis = record.get("diagnosis_true_probabilities", {})
+    if "objective_at_w_true" in diagnosis.get("plain", {}):
+        exact, gnn = diagnosis["plain"], diagnosis.get("plain_gnn", {})
+        lines.append(
+            "On the platform's exact ranking probabilities (from the truth) the estimators miss "
+            f"too: plain max error {exact['max_abs_error']:.3f} (objective "
+            f"{exact['objective']:.6g} at its estimate, {exact['objective_at_w_true']:.6g} at "
+            f"w_true), rank logit {diagnosis['rank_logit']['max_abs_error']:.3f}"
+            + (
+                f"; on the GNN's: objective {gnn['objective']:.6g} at w*, "
+                f"{gnn['objective_at_w_true']:.6g} at w_true."
+                if gnn
+                else "."
+            )
+        )
     return [*lines, ""]
 
 

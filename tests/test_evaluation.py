@@ -11,23 +11,57 @@ from kuairec_utils.evaluation import true_candidate_probabilities
 from kuairec_utils.heads import HEADS
 
 
-def test_true_candidate_probabilities_match_the_truth_where_habit_is_zero(tiny_sim: Path) -> None:
+def test_true_candidate_probabilities_are_the_platforms_ranking_probabilities(
+    tiny_sim: Path,
+) -> None:
+    import json
+
     truth = pd.read_parquet(tiny_sim / "ground_truth" / "big_matrix_truth.parquet")
-    truth = truth[~truth["is_duplicate"]]
-    first_session = truth.groupby("user_id")["session_id"].transform("min")
-    rows = truth[(truth["session_id"] == first_session) & (truth["position"] == 0)]
-    assert len(rows) > 20
+    w_true = json.loads((tiny_sim / "ground_truth" / "truth.json").read_text())["w_true"]
+    rows = truth[~truth["is_duplicate"]]
+    opening_rows = rows[rows["position"] == 0]  # a truth row's index is its big-matrix row
+    first_row = pd.Series(opening_rows.index, index=opening_rows["session_id"].to_numpy())
     got = true_candidate_probabilities(
-        tiny_sim, rows["user_id"].to_numpy(), rows["video_id"].to_numpy(), rows.index.to_numpy()
+        tiny_sim,
+        rows["user_id"].to_numpy(),
+        rows["video_id"].to_numpy(),
+        first_row.loc[rows["session_id"].to_numpy()].to_numpy(),
     )
-    # a user's first video: no habit yet, no fatigue at position 0
-    expected = rows[[f"p_{h}" for h in HEADS]].to_numpy()
-    assert np.allclose(got, expected, atol=1e-6)
-    later = truth[(truth["session_id"] != first_session) & (truth["position"] == 0)].head(200)
-    other = true_candidate_probabilities(
-        tiny_sim, later["user_id"].to_numpy(), later["video_id"].to_numpy(), later.index.to_numpy()
+    # every shown video: w_true times them is the platform's ranking score (habit included)
+    score = got @ np.array([w_true[h] for h in HEADS])
+    assert np.allclose(score, rows["score"].to_numpy(), atol=1e-9)
+    # and a user's first video (no habit, no fatigue) has its row's own probabilities
+    first_session = rows.groupby("user_id")["session_id"].transform("min")
+    opening = ((rows["session_id"] == first_session) & (rows["position"] == 0)).to_numpy()
+    expected = rows[[f"p_{h}" for h in HEADS]].to_numpy()[opening]
+    assert opening.sum() > 20 and np.allclose(got[opening], expected, atol=1e-9)
+
+
+def test_habit_replayed_from_earlier_sessions_is_the_next_sessions_habit(tiny_sim: Path) -> None:
+    from kuairec_utils.evaluation import (
+        HABIT_COLUMNS,
+        habit_at,
+        habit_records,
+        simulated_world,
     )
-    assert not np.allclose(other, later[[f"p_{h}" for h in HEADS]].to_numpy(), atol=1e-6)
+
+    cfg, world = simulated_world(tiny_sim)
+    truth = pd.read_parquet(tiny_sim / "ground_truth" / "big_matrix_truth.parquet")
+    raw = pd.read_csv(tiny_sim / "KuaiRec 2.0" / "data" / "big_matrix.csv")
+    keep = ~truth["is_duplicate"].to_numpy()
+    records = habit_records(
+        cfg, world, truth.loc[keep, HABIT_COLUMNS], raw["play_duration"].to_numpy()[keep]
+    )
+    user, category = records["user"].to_numpy(), records["category"].to_numpy()
+    session = records["session"].to_numpy()
+    # a record's own habit, from the earlier records only (the EMA replayed, the baseline solved)
+    replayed = habit_at(records, user, category, session, later=False)
+    earlier = records.duplicated(["user", "category"], keep="first").to_numpy()
+    assert earlier.sum() > 50 and (np.abs(records["habit"].to_numpy()[earlier]) > 1e-3).mean() > 0.5
+    assert np.allclose(replayed[earlier], records["habit"].to_numpy()[earlier], atol=1e-9)
+    assert np.array_equal(replayed[~earlier], np.zeros((~earlier).sum()))
+    # with the later records: the record itself
+    assert np.allclose(habit_at(records, user, category, session), records["habit"], atol=0)
 
 
 def _shown_rows(tiny_sim: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:

@@ -42,6 +42,15 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
                 "top_k_overlap": 0.9412,
             },
         },
+        "diagnosis_true_probabilities": {
+            "plain": {
+                "max_abs_error": 0.6771,
+                "objective": 0.0052373,
+                "objective_at_w_true": 0.005482,
+            },
+            "plain_gnn": {"objective": 0.0056942, "objective_at_w_true": 0.0059933},
+            "rank_logit": {"max_abs_error": 0.3782},
+        },
     }
     (metrics / "weights.json").write_text(json.dumps(weights))
     causal = {
@@ -79,7 +88,13 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
         "| oracle without the session shock, c_s at the user's mean | 0.8700 |"
     )
     assert lines[oracle_row + 2].endswith("| -0.0300 |")
-    for expected in ("plain w* (GNN) (max error 0.07) 89.8%", "(max error 0.55) 94.1%", "86.3%"):
+    for expected in (
+        "plain w* (GNN) (max error 0.07) 89.8%",
+        "(max error 0.55) 94.1%",
+        "86.3%",
+        "plain max error 0.677 (objective 0.0052373 at its estimate, 0.005482 at w_true)",
+        "rank logit 0.378; on the GNN's: objective 0.0056942 at w*, 0.0059933 at w_true.",
+    ):
         assert expected in text, expected
     for expected in ("-4.6543", "0.028 with the true one", "-0.1262", "3.0134", "19.2%", "-5.0261"):
         assert expected in text, expected

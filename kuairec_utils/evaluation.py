@@ -175,13 +175,10 @@ def habit_records(
     ``truth``: the rows of ``big_matrix_truth.parquet`` without duplicates (``HABIT_COLUMNS``);
     ``play_ms``: the same rows' ``play_duration`` in the release.
     """
+    from kuairec_utils.simulate import static_utility
+
     u, v = _world_rows(world, truth["user_id"].to_numpy(), truth["video_id"].to_numpy())
-    static = (
-        cfg.utility_intercept
-        + world.user_bias[u]
-        + world.video_quality[v]
-        + np.einsum("ij,ij->i", world.user_taste[u], world.video_taste[v])
-    )
+    static = static_utility(cfg, world, u, v)
     fatigue = cfg.fatigue_per_log_position * np.log1p(truth["position"].to_numpy())
     rows = pd.DataFrame(
         {
@@ -226,9 +223,9 @@ def habit_at(
     n_cat = int(max(records["category"].max(), np.max(category, initial=0))) + 1
     n_session = int(max(records["session"].max(), np.max(session, initial=0))) + 1
     key = records["user"].to_numpy(np.int64) * n_cat + records["category"].to_numpy(np.int64)
-    order = np.argsort(key * n_session + records["session"].to_numpy(np.int64), kind="stable")
-    key = key[order]
-    stamp = key * n_session + records["session"].to_numpy(np.int64)[order]
+    stamp = key * n_session + records["session"].to_numpy(np.int64)
+    order = np.argsort(stamp, kind="stable")
+    key, stamp = key[order], stamp[order]
     habit, after = records["habit"].to_numpy()[order], records["habit_after"].to_numpy()[order]
     query = np.asarray(user, np.int64) * n_cat + np.asarray(category, np.int64)
     pos = np.searchsorted(stamp, query * n_session + np.asarray(session, np.int64), side="left")
@@ -247,6 +244,7 @@ def true_candidate_probabilities(
     user_id: np.ndarray,
     video_id: np.ndarray,
     first_raw_row: np.ndarray,
+    truth: pd.DataFrame | None = None,
 ) -> np.ndarray:
     """The heads' true position-free probabilities of showing ``video_id`` to ``user_id`` at the
     start of a session whose first big-matrix row is ``first_raw_row`` (all (n,) arrays), (n, 4):
@@ -254,15 +252,17 @@ def true_candidate_probabilities(
 
     Evaluation only: it rebuilds the simulator's world from ``truth.json`` (its constants and
     seed), takes the session's selectivity from the truth table and the user's habit for the
-    video's category at the session's start from ``habit_records``.
+    video's category at the session's start from ``habit_records``. ``truth``: the truth table
+    (at least ``HABIT_COLUMNS`` and ``is_duplicate``) when the caller has read it already.
     """
-    from kuairec_utils.simulate import head_probabilities
+    from kuairec_utils.simulate import head_probabilities, static_utility
 
     cfg, world = simulated_world(raw_dir)
     folder = Path(raw_dir) / GROUND_TRUTH_SUBDIR
-    truth = pd.read_parquet(
-        folder / "big_matrix_truth.parquet", columns=[*HABIT_COLUMNS, "is_duplicate"]
-    )
+    if truth is None:
+        truth = pd.read_parquet(
+            folder / "big_matrix_truth.parquet", columns=[*HABIT_COLUMNS, "is_duplicate"]
+        )
     play_ms = read_table(kuairec_data_dir(Path(raw_dir)), "big_matrix")["play_duration"].to_numpy()
     if len(play_ms) != len(truth):
         raise ValueError(f"{folder}: the truth's rows do not match big_matrix.csv's")
@@ -271,12 +271,6 @@ def true_candidate_probabilities(
     first = np.asarray(first_raw_row)
     u, v = _world_rows(world, np.asarray(user_id), np.asarray(video_id))
     habit = habit_at(records, u, world.video_category[v], truth["session_id"].to_numpy()[first])
-    utility = (
-        cfg.utility_intercept
-        + world.user_bias[u]
-        + world.video_quality[v]
-        + np.einsum("ij,ij->i", world.user_taste[u], world.video_taste[v])
-        + cfg.habit_weight * habit
-    )
+    utility = static_utility(cfg, world, u, v) + cfg.habit_weight * habit
     selectivity = truth["selectivity"].to_numpy()[first]
     return head_probabilities(cfg, utility, selectivity, world.video_duration_ms[v])[0]

@@ -478,6 +478,17 @@ def schedule_sessions(cfg: SimConfig, world: World, rng: np.random.Generator) ->
 # Outcomes: the heads' true probabilities in closed form
 
 
+def static_utility(cfg: SimConfig, world: World, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The part of user ``u``'s utility for video ``v`` (world positions) that never moves: the
+    intercept, the user's bias, the video's quality and their taste match (no habit, no fatigue)."""
+    return (
+        cfg.utility_intercept
+        + world.user_bias[u]
+        + world.video_quality[v]
+        + np.einsum("ij,ij->i", world.user_taste[u], world.video_taste[v])
+    )
+
+
 def head_probabilities(
     cfg: SimConfig, utility: np.ndarray, selectivity: np.ndarray, duration_ms: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -609,15 +620,8 @@ def run_platform(
         penalty = np.where(dup, np.inf, np.where(seen[uu, vid], 10.0, 0.0))
 
         # the platform's scores: w_true . p at session start (position-free), plus noise
-        taste = np.einsum("ij,ij->i", world.user_taste[uu], world.video_taste[vid])
         cat = world.video_category[vid]
-        m0 = (
-            cfg.utility_intercept
-            + world.user_bias[uu]
-            + world.video_quality[vid]
-            + taste
-            + cfg.habit_weight * habit[uu, cat]
-        )
+        m0 = static_utility(cfg, world, uu, vid) + cfg.habit_weight * habit[uu, cat]
         dur = world.video_duration_ms[vid]
         p0, _, _ = head_probabilities(cfg, m0, c_s[seg], dur)
         score = p0 @ w
@@ -704,13 +708,7 @@ def simulate_small_matrix(
     n = len(uu)
     local_s = rng.integers(0, cfg.n_days, size=n) * DAY_S + _session_hours(cfg, rng, n) * 3600.0
     position = rng.integers(0, cfg.small_max_position, size=n)
-    utility = (
-        cfg.utility_intercept
-        + world.user_bias[uu]
-        + world.video_quality[vv]
-        + np.einsum("ij,ij->i", world.user_taste[uu], world.video_taste[vv])
-        - cfg.fatigue_per_log_position * np.log1p(position)
-    )
+    utility = static_utility(cfg, world, uu, vv) - cfg.fatigue_per_log_position * np.log1p(position)
     selectivity = world.user_selectivity[uu] + cfg.selectivity_session_sd * rng.normal(size=n)
     dur = world.video_duration_ms[vv]
     p, p_skip, mu = head_probabilities(cfg, utility, selectivity, dur)

@@ -176,13 +176,38 @@ def check_params(params: Mapping[str, Any]) -> None:
     check_causal(_section(params, "causal"))
 
 
+def check_pipeline(params: Mapping[str, Any], dvc_yaml: str | Path) -> None:
+    """The pipeline beside params.yaml trains one GNN stage per ``gnn.sizes`` (``foreach``), but
+    the ``auc_table`` stage names the GNNs it compares in its dependencies (DVC cannot derive
+    them from a list): a size added to or dropped from ``gnn.sizes`` alone would fail there, on
+    a missing dependency, after the earlier stages ran. Checked first instead, with the fix."""
+    stages = load_params(dvc_yaml).get("stages", {})
+    deps = stages.get("auc_table", {}).get("deps", [])
+    compared = sorted(
+        int(d.removeprefix("models/gnn_h"))
+        for d in deps
+        if isinstance(d, str) and d.removeprefix("models/gnn_h").isdigit()
+    )
+    sizes = params["gnn"]["sizes"]
+    if compared and compared != sorted(sizes):
+        names = ", ".join(f"gnn_h{h}" for h in compared)
+        raise ParamError(
+            f"params gnn.sizes = {sizes!r}: the auc_table stage of {Path(dvc_yaml).name} compares "
+            f"{names}; list the same models in its deps (models/gnn_h<size>) and its -p models"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m kuairec_utils.params [params.yaml]``: exit 2 with the reason when a value
-    is bad, 0 (silently) when all are fine."""
+    is bad, 0 (silently) when all are fine. With a dvc.yaml beside params.yaml, its GNN stages
+    are checked against ``gnn.sizes`` too."""
     args = sys.argv[1:] if argv is None else argv
     path = Path(args[0]) if args else PARAMS_FILE
     try:
-        check_params(load_params(path))
+        params = load_params(path)
+        check_params(params)
+        if (path.parent / "dvc.yaml").exists():
+            check_pipeline(params, path.parent / "dvc.yaml")
     except ParamError as e:
         print(f"{path.name}: error: {e}", file=sys.stderr)
         return 2

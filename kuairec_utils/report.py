@@ -95,7 +95,29 @@ def auc_section(metrics: Path) -> list[str]:
     for name, auc in STUDY_AUC.items():
         rows.append([f"{name} (study, real KuaiRec)", *(auc[h] for h in (*HEADS, "mean")), None])
     header = ["model", *HEADS, "mean", "gap to oracle"]
-    return ["## Value models: test AUC", "", *_table(header, rows), ""]
+    return ["## Value models: test AUC", "", *_table(header, rows), "", *_collapse_lines(metrics)]
+
+
+def _collapse_lines(metrics: Path) -> list[str]:
+    """One line per GNN on what its final representations carry (04_gnn's last section)."""
+    lines = []
+    for path in sorted(metrics.glob("auc_gnn_*.json")):
+        record = _read(path) or {}
+        summary = record.get("representation", {})
+        parts = []
+        for key, label in (("users", "users"), ("warm_items", "videos of the training graph")):
+            s = summary.get(key, {})
+            if "effective_rank" not in s or "first_share" not in s:
+                continue
+            text = f"{label} {s['effective_rank']:.2f} ({s['first_share']:.1%} of the variance"
+            text += " on the first direction"
+            if "corr_log_degree" in s:
+                text += f", |corr| {s['corr_log_degree']:.2f} with the log degree"
+            parts.append(text + ")")
+        if parts:
+            name = record["model"]
+            lines.append(f"{name}'s final representations, effective rank: {'; '.join(parts)}.")
+    return [*lines, ""] if lines else []
 
 
 def weights_section(metrics: Path) -> list[str]:

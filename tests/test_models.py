@@ -21,6 +21,8 @@ from kuairec_utils.models import (
     fit,
     normalized_adjacency,
     predict,
+    representation_summary,
+    training_degree,
 )
 
 
@@ -177,3 +179,34 @@ def test_training_is_bitwise_reproducible_with_several_threads() -> None:
         assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
     finally:
         torch.set_num_threads(threads)
+
+
+def test_training_degree_counts_distinct_neighbours() -> None:
+    user = torch.tensor([0, 0, 1, 0])  # (0, 1) twice: one neighbour
+    item = torch.tensor([0, 1, 1, 1])
+    adj = normalized_adjacency(user, item, n_users=3, n_items=3)  # user 2, item 2: isolated
+    assert training_degree(adj).tolist() == [2, 1, 0, 1, 2, 0]
+
+
+def test_representation_summary_tells_a_line_from_a_spread() -> None:
+    rng = np.random.default_rng(0)
+    degree = rng.integers(1, 500, size=300)
+    direction = rng.normal(size=16)
+    # collapsed, as a GCN over a dense graph: every node a multiple of one vector set by its
+    # degree, through a ReLU that kills the dimensions where the vector is negative
+    line = np.maximum(np.log(degree)[:, None] * direction[None, :], 0.0)
+    collapsed = representation_summary(line, degree)
+    assert collapsed["n"] == 300
+    assert collapsed["dead_dims"] == int((direction < 0).sum())
+    assert collapsed["effective_rank"] == pytest.approx(1.0, abs=1e-6)
+    assert collapsed["first_share"] == pytest.approx(1.0)
+    assert collapsed["corr_log_degree"] == pytest.approx(1.0)
+    spread = representation_summary(rng.normal(size=(300, 16)), degree)
+    assert spread["dead_dims"] == 0
+    assert 14.0 < spread["effective_rank"] <= 16.0
+    assert spread["first_share"] < 0.15
+    assert spread["corr_log_degree"] < 0.25
+    assert representation_summary(rng.normal(size=(1, 4))) == {"n": 1}
+    assert "corr_log_degree" not in representation_summary(rng.normal(size=(5, 4)))
+    with pytest.raises(ValueError, match="degree"):
+        representation_summary(rng.normal(size=(5, 4)), np.array([1, 2, 0, 3, 4]))

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from kuairec_utils.config import PROJ_ROOT, load_params
-from kuairec_utils.params import ParamError, check_params, main
+from kuairec_utils.params import ParamError, check_params, check_pipeline, main
 
 
 @pytest.fixture
@@ -91,3 +91,16 @@ def test_params_rewritten_by_dvc_exp_run_keep_their_text_values(tmp_path: Path) 
     params = load_params(path)
     assert params["head_weights"]["exclude_seen"] == "yes"
     check_params(params)
+
+
+def test_gnn_sizes_must_match_the_models_the_auc_table_compares(
+    params: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    check_pipeline(params, PROJ_ROOT / "dvc.yaml")  # the project's own pair agrees
+    params["gnn"]["sizes"] = [64, 256]
+    with pytest.raises(ParamError, match=r"gnn.sizes = \[64, 256\].*compares gnn_h64, gnn_h128"):
+        check_pipeline(params, PROJ_ROOT / "dvc.yaml")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "dvc.yaml").write_text((PROJ_ROOT / "dvc.yaml").read_text())
+    assert main([str(tmp_path / "params.yaml")]) == 2
+    assert "auc_table" in capsys.readouterr().err

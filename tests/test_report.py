@@ -19,7 +19,12 @@ def auc(model: str, base: float) -> dict:
 def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
     metrics = tmp_path / "metrics"
     metrics.mkdir()
-    (metrics / "auc_gnn_h64.json").write_text(json.dumps(auc("gnn_h64", 0.81)))
+    representation = {
+        "users": {"n": 9, "effective_rank": 1.0512, "first_share": 0.9912, "corr_log_degree": 0.97},
+        "warm_items": {"n": 7, "effective_rank": 1.04, "first_share": 0.998},
+    }
+    gnn = {**auc("gnn_h64", 0.81), "representation": representation}
+    (metrics / "auc_gnn_h64.json").write_text(json.dumps(gnn))
     (metrics / "auc_oracle.json").write_text(json.dumps(auc("oracle", 0.9)))
     no_shock = {**auc("oracle without the session shock", 0.88), "user_mean_c": auc("x", 0.87)}
     (metrics / "auc_oracle_no_shock.json").write_text(json.dumps(no_shock))
@@ -94,6 +99,9 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
         "86.3%",
         "plain max error 0.677 (objective 0.0052373 at its estimate, 0.005482 at w_true)",
         "rank logit 0.378; on the GNN's: objective 0.0056942 at w*, 0.0059933 at w_true.",
+        "gnn_h64's final representations, effective rank: users 1.05 (99.1% of the variance on"
+        " the first direction, |corr| 0.97 with the log degree); videos of the training graph"
+        " 1.04 (99.8% of the variance on the first direction).",
     ):
         assert expected in text, expected
     for expected in ("-4.6543", "0.028 with the true one", "-0.1262", "3.0134", "19.2%", "-5.0261"):
@@ -110,7 +118,12 @@ def test_readme_block_is_replaced_and_the_rest_kept(tmp_path: Path) -> None:
     metrics, reports = tmp_path / "metrics", tmp_path / "reports"
     (reports / "figures").mkdir(parents=True)
     metrics.mkdir()
-    (metrics / "auc_gnn_h64.json").write_text(json.dumps(auc("gnn_h64", 0.81)))
+    representation = {
+        "users": {"n": 9, "effective_rank": 1.0512, "first_share": 0.9912, "corr_log_degree": 0.97},
+        "warm_items": {"n": 7, "effective_rank": 1.04, "first_share": 0.998},
+    }
+    gnn = {**auc("gnn_h64", 0.81), "representation": representation}
+    (metrics / "auc_gnn_h64.json").write_text(json.dumps(gnn))
     (reports / "figures" / "04_roc.png").write_bytes(b"\x89PNG fake")
     readme = tmp_path / "README.md"
     readme.write_text(

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
+from tqdm.auto import tqdm
 
 from kuairec_utils.heads import HEADS
 from kuairec_utils.weights import feed_mean_embeddings, to_l1_sphere, top_k_feed_mask
@@ -309,3 +312,85 @@ def effect_regression(
     effect, se = float(fit.coef()[treatment]), float(fit.se()[treatment])
     lo, hi = fit.confint().loc[treatment].to_numpy(dtype=float)
     return {"effect": effect, "se": se, "ci95": [float(lo), float(hi)], "n": int(fit._N)}
+
+
+def session_thresholds(
+    rows: pd.DataFrame,
+    session_index: np.ndarray,
+    prior_sd: float,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
+) -> SelectivityFit:
+    """Every session's ``c_s`` from its rows (``selectivity_mle``): quick skips (``negative``) on
+    the engagement index ``x`` and ``log(1 + position)``; ``session_index`` numbers each row's
+    session 0..S-1."""
+    covariates = np.column_stack([rows["x"].to_numpy(), np.log1p(rows["position"].to_numpy())])
+    y = rows["negative"].to_numpy()
+    return selectivity_mle(session_index, y, covariates, prior_sd, start=start)
+
+
+@dataclass
+class _BootstrapState:
+    sessions: pd.DataFrame
+    rows: pd.DataFrame
+    user_sessions: dict[Any, np.ndarray]  # user -> rows of ``sessions``
+    row_groups: dict[int, np.ndarray]  # session -> rows of ``rows``
+    fit: SelectivityFit  # the full sample's, where each replicate's Newton starts
+    prior_sd: float
+    regressions: Mapping[str, Mapping[str, Any]]
+
+
+def bootstrap_effects(
+    sessions: pd.DataFrame,
+    rows: pd.DataFrame,
+    row_session: np.ndarray,
+    fit: SelectivityFit,
+    prior_sd: float,
+    regressions: Mapping[str, Mapping[str, Any]],
+    n_boot: int,
+    seed: int,
+    progress: bool = False,
+) -> dict[str, np.ndarray]:
+    """A bootstrap over users that repeats the selectivity step, as the treatment and the
+    outcome are both estimated.
+
+    Each replicate draws users with replacement, with all their sessions (a user drawn twice
+    counts as two users, for the fixed effects and the clusters), estimates every ``c_s`` again
+    from the sessions' rows (``session_thresholds``; Newton starts from the full sample's
+    ``fit``, the same optimum in a few steps) and runs each regression of ``regressions``
+    (name -> ``effect_regression``'s keyword arguments besides the frame and the outcome ``c``;
+    ``weights="precision"`` weights by the replicate's own precisions). ``row_session`` gives
+    each row of ``rows`` its row of ``sessions``. Returns each regression's effects, (n_boot,).
+
+    The replicates run in turn: forked worker processes hang in pyfixest (a thread pool of the
+    parent does not survive the fork), and spawned ones would copy the rows to every worker.
+    """
+    rng = np.random.default_rng(seed)
+    user_sessions = sessions.groupby("user_id").indices
+    user_list = np.array(sorted(user_sessions))
+    row_groups = pd.Series(np.arange(len(rows))).groupby(np.asarray(row_session)).indices
+    state = _BootstrapState(
+        sessions, rows, user_sessions, row_groups, fit, prior_sd, dict(regressions)
+    )
+    draws: dict[str, list[float]] = {name: [] for name in regressions}
+    for _ in tqdm(range(n_boot), desc="bootstrap over users", disable=not progress):
+        picked = rng.choice(user_list, len(user_list), replace=True)
+        for name, effect in _bootstrap_replicate(state, picked).items():
+            draws[name].append(effect)
+    return {name: np.array(values) for name, values in draws.items()}
+
+
+def _bootstrap_replicate(state: _BootstrapState, picked: np.ndarray) -> dict[str, float]:
+    session_idx = np.concatenate([state.user_sessions[u] for u in picked])
+    boot = state.sessions.iloc[session_idx].reset_index(drop=True)
+    n_per_user = [len(state.user_sessions[u]) for u in picked]
+    boot["user_id"] = np.repeat(np.arange(len(picked)), n_per_user)  # drawn twice: two users
+    row_parts = [state.row_groups[s] for s in session_idx]
+    boot_rows = state.rows.iloc[np.concatenate(row_parts)]
+    boot_index = np.repeat(np.arange(len(session_idx)), [len(r) for r in row_parts])
+    start = (state.fit.c[session_idx], state.fit.slopes)
+    boot_fit = session_thresholds(boot_rows, boot_index, state.prior_sd, start=start)
+    boot["c"], boot["precision"] = boot_fit.c, 1.0 / boot_fit.se**2
+    return {
+        name: effect_regression(boot, "c", **kwargs)["effect"]
+        for name, kwargs in state.regressions.items()
+    }

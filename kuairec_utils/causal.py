@@ -328,17 +328,6 @@ def session_thresholds(
     return selectivity_mle(session_index, y, covariates, prior_sd, start=start)
 
 
-@dataclass
-class _BootstrapState:
-    sessions: pd.DataFrame
-    rows: pd.DataFrame
-    user_sessions: dict[Any, np.ndarray]  # user -> rows of ``sessions``
-    row_groups: dict[int, np.ndarray]  # session -> rows of ``rows``
-    fit: SelectivityFit  # the full sample's, where each replicate's Newton starts
-    prior_sd: float
-    regressions: Mapping[str, Mapping[str, Any]]
-
-
 def bootstrap_effects(
     sessions: pd.DataFrame,
     rows: pd.DataFrame,
@@ -365,32 +354,22 @@ def bootstrap_effects(
     parent does not survive the fork), and spawned ones would copy the rows to every worker.
     """
     rng = np.random.default_rng(seed)
-    user_sessions = sessions.groupby("user_id").indices
+    user_sessions = sessions.groupby("user_id").indices  # user -> rows of ``sessions``
     user_list = np.array(sorted(user_sessions))
     row_groups = pd.Series(np.arange(len(rows))).groupby(np.asarray(row_session)).indices
-    state = _BootstrapState(
-        sessions, rows, user_sessions, row_groups, fit, prior_sd, dict(regressions)
-    )
     draws: dict[str, list[float]] = {name: [] for name in regressions}
     for _ in tqdm(range(n_boot), desc="bootstrap over users", disable=not progress):
         picked = rng.choice(user_list, len(user_list), replace=True)
-        for name, effect in _bootstrap_replicate(state, picked).items():
-            draws[name].append(effect)
+        session_idx = np.concatenate([user_sessions[u] for u in picked])
+        boot = sessions.iloc[session_idx].reset_index(drop=True)
+        n_per_user = [len(user_sessions[u]) for u in picked]
+        boot["user_id"] = np.repeat(np.arange(len(picked)), n_per_user)  # drawn twice: two users
+        row_parts = [row_groups[s] for s in session_idx]
+        boot_rows = rows.iloc[np.concatenate(row_parts)]
+        boot_index = np.repeat(np.arange(len(session_idx)), [len(r) for r in row_parts])
+        start = (fit.c[session_idx], fit.slopes)
+        boot_fit = session_thresholds(boot_rows, boot_index, prior_sd, start=start)
+        boot["c"], boot["precision"] = boot_fit.c, 1.0 / boot_fit.se**2
+        for name, kwargs in regressions.items():
+            draws[name].append(effect_regression(boot, "c", **kwargs)["effect"])
     return {name: np.array(values) for name, values in draws.items()}
-
-
-def _bootstrap_replicate(state: _BootstrapState, picked: np.ndarray) -> dict[str, float]:
-    session_idx = np.concatenate([state.user_sessions[u] for u in picked])
-    boot = state.sessions.iloc[session_idx].reset_index(drop=True)
-    n_per_user = [len(state.user_sessions[u]) for u in picked]
-    boot["user_id"] = np.repeat(np.arange(len(picked)), n_per_user)  # drawn twice: two users
-    row_parts = [state.row_groups[s] for s in session_idx]
-    boot_rows = state.rows.iloc[np.concatenate(row_parts)]
-    boot_index = np.repeat(np.arange(len(session_idx)), [len(r) for r in row_parts])
-    start = (state.fit.c[session_idx], state.fit.slopes)
-    boot_fit = session_thresholds(boot_rows, boot_index, state.prior_sd, start=start)
-    boot["c"], boot["precision"] = boot_fit.c, 1.0 / boot_fit.se**2
-    return {
-        name: effect_regression(boot, "c", **kwargs)["effect"]
-        for name, kwargs in state.regressions.items()
-    }

@@ -41,6 +41,7 @@ from kuairec_utils.causal import (
     feed_scores,
     feed_statistics,
     lagged,
+    score_statistics,
     within_projection,
 )
 from kuairec_utils.config import GROUND_TRUTH_SUBDIR, resolve
@@ -79,17 +80,8 @@ def simulated_calibration(
     for _ in range(draws):
         feed = top_k_mask(pool + sigma * rng.normal(size=pool.shape), size) & others
         residual = ((score * feed).sum(axis=1) - (score * deterministic).sum(axis=1)) / size
-        chosen = np.where(feed, score, np.nan)
-        simulated = observed[ok].assign(
-            length=size.astype(np.float64),
-            log_length=np.log(size),
-            feed_mean=np.nanmean(chosen, axis=1),
-            feed_min=np.nanmin(chosen, axis=1),
-            feed_max=np.nanmax(chosen, axis=1),
-            feed_sd=np.nanstd(chosen, axis=1),
-            residual=residual,
-        )
-        parts.append(simulated)
+        # the others' statistics are the whole pool's, as for the observed feed
+        parts.append(score_statistics(score, feed, others, size).assign(residual=residual))
     sim = pd.concat(parts, ignore_index=True).dropna()
     x = np.column_stack([np.ones(len(sim)), sim[list(FEED_STATISTICS)].to_numpy()])
     beta = np.linalg.lstsq(x, sim["residual"].to_numpy(), rcond=None)[0]

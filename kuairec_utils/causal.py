@@ -29,7 +29,7 @@ from scipy.special import expit
 from tqdm.auto import tqdm
 
 from kuairec_utils.heads import HEADS
-from kuairec_utils.weights import feed_mean_embeddings, to_l1_sphere, top_k_feed_mask
+from kuairec_utils.weights import feed_mean_embeddings, to_l1_sphere, top_k_mask
 
 
 @dataclass
@@ -180,7 +180,7 @@ def feed_residuals(
     ``score_simulated``, ``residual`` and, with embeddings, ``embedding_distance`` (the distance
     between the two feeds' mean embeddings)."""
     score, shown, k = feed_scores(probs, valid, k, w)
-    simulated = top_k_feed_mask(probs, valid, k, w)
+    simulated = top_k_mask(np.where(valid, score, -np.inf), k)  # the valid candidates' top K_s
     out = pd.DataFrame(
         {
             "score_observed": (score * shown).sum(axis=1) / k,
@@ -211,28 +211,37 @@ FEED_STATISTICS: tuple[str, ...] = (
 def feed_statistics(
     probs: np.ndarray, valid: np.ndarray, k: np.ndarray, w: np.ndarray
 ) -> pd.DataFrame:
-    """What a session's log shows of its feed, in ``Score_w`` units (``FEED_STATISTICS``): the
-    feed's length, the mean, minimum, maximum and sd of its videos' scores, and the mean, sd
-    and 90% quantile of the scores of the other candidates (the observed feed fills slots
-    0..K_s-1 of ``probs`` / ``valid``; NaN for a session without others). A residual of the platform's ranking noise leaves traces
-    in them (a feed with a low-scoring video was likely pushed down by the noise); the
-    evaluation of 06 measures how much of the true residual they carry."""
+    """What a session's log shows of its feed, in ``Score_w`` units (``FEED_STATISTICS``), the
+    observed feed filling slots 0..K_s-1 of ``probs`` / ``valid``: ``score_statistics`` of the
+    feed against the session's other candidates. A residual of the platform's ranking noise
+    leaves traces in them (a feed with a low-scoring video was likely pushed down by the noise);
+    the evaluation of 06 measures how much of the true residual they carry."""
     score, shown, k = feed_scores(probs, valid, k, w)
-    feed = np.where(shown, score, np.nan)
-    rest = np.where(valid & ~shown, score, np.nan)
+    return score_statistics(score, shown, valid & ~shown, k)
+
+
+def score_statistics(
+    score: np.ndarray, feed: np.ndarray, rest: np.ndarray, k: np.ndarray
+) -> pd.DataFrame:
+    """``FEED_STATISTICS`` of each row of ``score`` (S, C): the feed's length ``k``, the mean,
+    minimum, maximum and sd of the scores in the ``feed`` mask, and the mean, sd and 90% quantile
+    of those in the ``rest`` mask (NaN for a row without any)."""
+    chosen = np.where(feed, score, np.nan)
+    others = np.where(rest, score, np.nan)
+    k = np.asarray(k)
     with warnings.catch_warnings():  # a session without other candidates: NaN, no warning
         warnings.simplefilter("ignore", RuntimeWarning)
         return pd.DataFrame(
             {
                 "length": k.astype(np.float64),
                 "log_length": np.log(k),
-                "feed_mean": np.nanmean(feed, axis=1),
-                "feed_min": np.nanmin(feed, axis=1),
-                "feed_max": np.nanmax(feed, axis=1),
-                "feed_sd": np.nanstd(feed, axis=1),
-                "others_mean": np.nanmean(rest, axis=1),
-                "others_sd": np.nanstd(rest, axis=1),
-                "others_q90": np.nanquantile(rest, 0.9, axis=1),
+                "feed_mean": np.nanmean(chosen, axis=1),
+                "feed_min": np.nanmin(chosen, axis=1),
+                "feed_max": np.nanmax(chosen, axis=1),
+                "feed_sd": np.nanstd(chosen, axis=1),
+                "others_mean": np.nanmean(others, axis=1),
+                "others_sd": np.nanstd(others, axis=1),
+                "others_q90": np.nanquantile(others, 0.9, axis=1),
             }
         )
 

@@ -759,13 +759,23 @@ def ranking_agreement(
     probs, valid, k = probs[rows], valid[rows], k[rows]
     kept = top_k_feed_mask(probs, valid, k, w_a) & top_k_feed_mask(probs, valid, k, w_b)
     overlap = kept.sum(axis=1) / np.minimum(k, valid.sum(axis=1))
-    w_a, w_b = to_l1_sphere(w_a), to_l1_sphere(w_b)
-    rho = []
-    for p, v in zip(probs, valid, strict=True):
-        a, b = p[v].astype(np.float64) @ w_a, p[v].astype(np.float64) @ w_b
-        if len(a) > 1 and np.ptp(a) > 0 and np.ptp(b) > 0:
-            rho.append(float(np.corrcoef(rankdata(a), rankdata(b))[0, 1]))
+    # Spearman's rho of each session at once: a row's invalid slots score +inf, so its valid
+    # candidates keep their ranks 1..n among themselves; Pearson of the ranks over valid slots
+    p64 = np.where(valid[:, :, None], probs, 0.0).astype(np.float64)
+    n = valid.sum(axis=1)
+    ranks, varies = [], n > 1
+    for w in (to_l1_sphere(w_a), to_l1_sphere(w_b)):
+        score = p64 @ w
+        spread = np.where(valid, score, -np.inf).max(axis=1) - np.where(valid, score, np.inf).min(
+            axis=1
+        )
+        varies &= spread > 0
+        r = rankdata(np.where(valid, score, np.inf), axis=1)
+        r = np.where(valid, r - (n[:, None] + 1) / 2, 0.0)  # centred: the mean rank is (n+1)/2
+        ranks.append(r)
+    ra, rb = ranks[0][varies], ranks[1][varies]
+    rho = (ra * rb).sum(axis=1) / np.sqrt((ra * ra).sum(axis=1) * (rb * rb).sum(axis=1))
     return {
-        "spearman": float(np.mean(rho)) if rho else float("nan"),
+        "spearman": float(np.mean(rho)) if len(rho) else float("nan"),
         "top_k_overlap": float(overlap.mean()) if len(overlap) else float("nan"),
     }

@@ -22,6 +22,7 @@ from kuairec_utils.models import (
     normalized_adjacency,
     predict,
     representation_summary,
+    roc_auc,
     training_degree,
 )
 
@@ -131,6 +132,25 @@ def test_training_lowers_the_loss_and_beats_chance(kind: str) -> None:
     auc = auc_by_head(test.y.numpy(), predict(result.model, test))
     assert auc["mean"] > 0.6, auc
     assert set(auc) == {*HEADS, "mean"}
+
+
+def test_roc_auc_matches_sklearn_with_ties() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    labels = rng.random(5000) < 0.3
+    for score in (
+        rng.random(5000),  # no ties
+        np.round(rng.random(5000) + 0.3 * labels, 1),  # many ties, some signal
+        rng.random(5000).astype(np.float32),
+    ):
+        assert roc_auc(labels, score) == pytest.approx(roc_auc_score(labels, score), abs=1e-12)
+    assert roc_auc([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4]) == 1.0
+    assert roc_auc([1, 1, 0, 0], [0.1, 0.2, 0.3, 0.4]) == 0.0
+    assert roc_auc([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5]) == 0.5  # all tied: one half each
+    assert np.isnan(roc_auc([1, 1, 1], [0.1, 0.2, 0.3]))  # one class only
+    with pytest.raises(ValueError, match="NaN"):
+        roc_auc([0, 1], [0.1, np.nan])
 
 
 def test_same_seed_same_aucs_on_cpu() -> None:

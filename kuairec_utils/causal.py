@@ -323,6 +323,58 @@ def effect_regression(
     return {"effect": effect, "se": se, "ci95": [float(lo), float(hi)], "n": int(fit._N)}
 
 
+def fe_coefficient(
+    frame: pd.DataFrame,
+    outcome: str,
+    treatment: str,
+    controls: list[str],
+    *,
+    fixed_effects: str = "user_id",
+    cluster: str | None = None,
+    weights: str | None = None,
+    instrument: str | None = None,
+) -> float:
+    """The treatment's coefficient of ``effect_regression`` (same arguments, no standard
+    errors), in numpy: what the bootstrap needs, ten times faster than building a pyfixest model.
+
+    By Frisch-Waugh-Lovell: every variable is demeaned within ``fixed_effects`` (weighted means
+    with ``weights``), the outcome, the treatment and the instrument are residualised on the
+    demeaned controls (``C(x)`` gives one dummy per level; least squares, so dummies the fixed
+    effects absorb do no harm), and the coefficient is the weighted ratio of the residuals:
+    ``sum w x y / sum w x x``, or ``sum w z y / sum w z x`` with an instrument (two-stage least
+    squares with one instrument). ``cluster`` only changes standard errors: it is accepted, so
+    that the two take the same keyword arguments, and unused."""
+    del cluster
+    names = [re.sub(r"^C\((.*)\)$", r"\1", c) for c in controls]
+    used = [outcome, treatment, *names, fixed_effects]
+    used += [c for c in (weights, instrument) if c]
+    data = frame[list(dict.fromkeys(used))].dropna()
+    w = data[weights].to_numpy(dtype=np.float64) if weights else np.ones(len(data))
+    parts = []
+    for control, name in zip(controls, names, strict=True):
+        if control.startswith("C("):
+            codes, levels = pd.factorize(data[name], sort=True)
+            parts.append(np.eye(len(levels))[codes])
+        else:
+            parts.append(data[[name]].to_numpy(dtype=np.float64))
+    targets = [outcome, treatment, *([instrument] if instrument else [])]
+    matrix = np.column_stack([data[targets].to_numpy(dtype=np.float64), *parts])
+    group = pd.factorize(data[fixed_effects])[0]
+    total = np.bincount(group, weights=w)
+    means = (
+        np.column_stack([np.bincount(group, weights=w * col) for col in matrix.T]) / total[:, None]
+    )
+    matrix = matrix - means[group]
+    root = np.sqrt(w)[:, None]
+    y_part, c_part = matrix[:, : len(targets)], matrix[:, len(targets) :]
+    if c_part.shape[1]:
+        coef = np.linalg.lstsq(c_part * root, y_part * root, rcond=None)[0]
+        y_part = y_part - c_part @ coef
+    r_y, r_x = y_part[:, 0], y_part[:, 1]
+    r_z = y_part[:, 2] if instrument else r_x
+    return float(np.sum(w * r_z * r_y) / np.sum(w * r_z * r_x))
+
+
 def session_thresholds(
     rows: pd.DataFrame,
     session_index: np.ndarray,
@@ -355,14 +407,17 @@ def bootstrap_effects(
     counts as two users, for the fixed effects and the clusters), estimates every ``c_s`` again
     from the sessions' rows (``session_thresholds``; Newton starts from the full sample's
     ``fit``, the same optimum in a few steps) and runs each regression of ``regressions``
-    (name -> ``effect_regression``'s keyword arguments besides the frame and the outcome ``c``;
+    (name -> ``effect_regression``'s keyword arguments besides the frame and the outcome ``c``,
+    whose coefficient ``fe_coefficient`` computes;
     ``weights="precision"`` weights by the replicate's own precisions). ``row_session`` gives
     each row of ``rows`` its row of ``sessions``. Returns each regression's effects, (n_boot,).
 
-    The replicates run in turn: forked worker processes hang in pyfixest (a thread pool of the
-    parent does not survive the fork), and spawned ones would copy the rows to every worker.
+    The replicates run in turn: forked worker processes hung in pyfixest when the replicates
+    used it (a thread pool of the parent does not survive the fork), and spawned ones would copy
+    the rows to every worker.
     """
     rng = np.random.default_rng(seed)
+    rows = rows[["x", "position", "negative"]]  # what session_thresholds reads: less to copy
     user_sessions = sessions.groupby("user_id").indices  # user -> rows of ``sessions``
     user_list = np.array(sorted(user_sessions))
     row_groups = pd.Series(np.arange(len(rows))).groupby(np.asarray(row_session)).indices
@@ -380,5 +435,5 @@ def bootstrap_effects(
         boot_fit = session_thresholds(boot_rows, boot_index, prior_sd, start=start)
         boot["c"], boot["precision"] = boot_fit.c, 1.0 / boot_fit.se**2
         for name, kwargs in regressions.items():
-            draws[name].append(effect_regression(boot, "c", **kwargs)["effect"])
+            draws[name].append(fe_coefficient(boot, "c", **kwargs))
     return {name: np.array(values) for name, values in draws.items()}

@@ -11,6 +11,7 @@ from kuairec_utils.causal import (
     bootstrap_effects,
     effect_regression,
     engagement_index,
+    fe_coefficient,
     feed_residuals,
     lagged,
     selectivity_mle,
@@ -107,6 +108,31 @@ def test_instrumenting_a_noisy_residual_with_a_second_measurement_undoes_attenua
     iv = effect_regression(frame, "c", "prev_a", ["hour"], instrument="prev_b")
     assert naive["effect"] > -3.5  # attenuated by about half
     assert abs(iv["effect"] + 5.0) < 2 * iv["se"], iv
+
+
+def test_fe_coefficient_is_pyfixests_coefficient() -> None:
+    frame = panel(-5.0, seed=6)
+    rng = np.random.default_rng(7)
+    frame["hour"] = frame["hour"].astype(str)  # a categorical control, as in 06
+    frame["weekend"] = rng.integers(0, 2, len(frame))
+    frame["user_level"] = frame.groupby("user_id")["c"].transform("mean")  # absorbed by the FE
+    for name in ("a", "b"):
+        frame[f"prev_{name}"] = frame["residual_prev"] + rng.normal(0, 0.03, len(frame))
+    controls = ["C(hour)", "weekend", "user_level"]
+    for kwargs in (
+        {"treatment": "residual_prev"},
+        {"treatment": "residual_prev", "weights": "precision"},
+        {"treatment": "residual_next", "weights": "precision"},  # other rows missing
+        {"treatment": "prev_a", "instrument": "prev_b", "weights": "precision"},
+        {"treatment": "prev_a", "instrument": "prev_b", "cluster": "user_id"},
+    ):
+        expected = effect_regression(frame, "c", controls=controls, **kwargs)["effect"]
+        assert fe_coefficient(frame, "c", controls=controls, **kwargs) == pytest.approx(
+            expected, rel=1e-9
+        ), kwargs
+    assert fe_coefficient(frame, "c", "residual_prev", []) == pytest.approx(
+        effect_regression(frame, "c", "residual_prev", [])["effect"], rel=1e-9
+    )
 
 
 def test_statsmodels_gives_the_same_coefficient_and_clustered_se() -> None:

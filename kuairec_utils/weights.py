@@ -724,17 +724,6 @@ def bootstrap_rank_logit(
     return out
 
 
-def within_session_auc(score: np.ndarray, shown: np.ndarray) -> float:
-    """AUC of ``score`` for shown against not-shown candidates of one session (NaN if either
-    group is empty): how strongly a feed is selected on that score."""
-    shown = np.asarray(shown, dtype=bool)
-    n1, n0 = int(shown.sum()), int((~shown).sum())
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    ranks = rankdata(score)
-    return float((ranks[shown].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
 def ranking_agreement(
     probs: np.ndarray,
     valid: np.ndarray,
@@ -763,16 +752,12 @@ def ranking_agreement(
     # candidates keep their ranks 1..n among themselves; Pearson of the ranks over valid slots
     p64 = np.where(valid[:, :, None], probs, 0.0).astype(np.float64)
     n = valid.sum(axis=1)
-    ranks, varies = [], n > 1
+    ranks = []
     for w in (to_l1_sphere(w_a), to_l1_sphere(w_b)):
-        score = p64 @ w
-        spread = np.where(valid, score, -np.inf).max(axis=1) - np.where(valid, score, np.inf).min(
-            axis=1
-        )
-        varies &= spread > 0
-        r = rankdata(np.where(valid, score, np.inf), axis=1)
-        r = np.where(valid, r - (n[:, None] + 1) / 2, 0.0)  # centred: the mean rank is (n+1)/2
-        ranks.append(r)
+        r = rankdata(np.where(valid, p64 @ w, np.inf), axis=1)
+        ranks.append(np.where(valid, r - (n[:, None] + 1) / 2, 0.0))  # centred: mean (n+1)/2
+    # a row whose scores do not vary (or has one candidate) has only zero centred ranks
+    varies = ((ranks[0] ** 2).sum(axis=1) > 0) & ((ranks[1] ** 2).sum(axis=1) > 0)
     ra, rb = ranks[0][varies], ranks[1][varies]
     rho = (ra * rb).sum(axis=1) / np.sqrt((ra * ra).sum(axis=1) * (rb * rb).sum(axis=1))
     return {

@@ -17,6 +17,7 @@ for PyG's neighbour sampling (``NeighborLoader``) and the loop for DDP: the mode
 from __future__ import annotations
 
 import copy
+import ctypes
 import json
 import time
 import warnings
@@ -112,6 +113,25 @@ def pick_device(name: str = "auto") -> torch.device:
 
 # --------------------------------------------------------------------------------------------
 # Models
+
+
+MKL_CBWR_STRICT = 0x10000  # MKL's flag for bitwise reproducibility regardless of alignment
+MKL_CBWR_BRANCHES = {1: "OFF", 2: "AUTO", 3: "COMPATIBLE", 10: "AVX2", 12: "AVX512"}
+
+
+def mkl_reproducibility() -> str | None:
+    """The reproducibility mode MKL (torch's CPU BLAS) runs in, e.g. ``"AUTO,STRICT"`` (see
+    ``kuairec_utils/__init__.py``), read from the library itself; None when torch is not built
+    with MKL. ``"OFF"``: MKL may take a different code path from one process to the next."""
+    try:
+        lib = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+        get = lib.mkl_serv_cbwr_get
+    except (OSError, AttributeError):
+        return None
+    get.restype, get.argtypes = ctypes.c_int, [ctypes.c_int]
+    mode = get(-1)  # MKL_CBWR_ALL
+    branch = MKL_CBWR_BRANCHES.get(mode & 0xFFFF, f"branch {mode & 0xFFFF}")
+    return branch + (",STRICT" if mode & MKL_CBWR_STRICT else "")
 
 
 class LogisticRegression(nn.Module):
@@ -402,6 +422,14 @@ def fit(
     AUC after every epoch; keep the best state; stop after ``patience`` epochs without gain."""
     cfg.validate()
     device = pick_device(cfg.device)
+    mode = mkl_reproducibility() if device.type == "cpu" else None
+    if mode is not None and not mode.endswith("STRICT"):
+        warnings.warn(
+            f"MKL runs in reproducibility mode {mode!r}, not STRICT (a torch computation ran "
+            "before kuairec_utils was imported, or MKL_CBWR was exported without STRICT): the "
+            "same seed may train a model that differs in the last bits between processes",
+            stacklevel=2,
+        )
     model.to(device)
     train = data.splits["train"].to(device)
     val = data.splits["val"]

@@ -4,6 +4,10 @@ same AUCs on CPU."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -230,3 +234,27 @@ def test_representation_summary_tells_a_line_from_a_spread() -> None:
     assert "corr_log_degree" not in representation_summary(rng.normal(size=(5, 4)))
     with pytest.raises(ValueError, match="degree"):
         representation_summary(rng.normal(size=(5, 4)), np.array([1, 2, 0, 3, 4]))
+
+
+def test_mkl_runs_in_strict_reproducible_mode_after_importing_the_package() -> None:
+    """In a fresh process, as a notebook does (torch first, then the package, then computing),
+    MKL must run in STRICT reproducibility mode: without it, the same seed trained a different
+    GNN in one process of several (MKL chose another code path)."""
+    code = (
+        "import torch\n"
+        "import kuairec_utils.models as m\n"
+        "a = torch.randn(256, 256); (a @ a).sum()\n"
+        "print(m.mkl_reproducibility())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    if out[-1] == "None":
+        pytest.skip("torch is not built with MKL here: nothing to pin")
+    assert out[-1] == "AUTO,STRICT"
+    env["MKL_CBWR"] = "AVX2,STRICT"  # a value the user exports wins
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[-1] == "AVX2,STRICT"

@@ -185,5 +185,7 @@ def test_a_stage_depends_on_every_module_its_code_imports(name: str) -> None:
         elif word.startswith("kuairec_utils.") and word != "kuairec_utils.params":
             imported.add(word.split(".")[1])
     needed = {f"kuairec_utils/{m}.py" for m in _module_closure(imported)}
+    if needed:  # importing any module runs the package's __init__ (it sets MKL's mode)
+        needed.add("kuairec_utils/__init__.py")
     missing = sorted(needed - set(stage["deps"]))
     assert not missing, f"stage {name} runs code from {missing} without depending on it"

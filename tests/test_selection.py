@@ -1,0 +1,72 @@
+"""The case-control selection model of the feed (kuairec_utils.selection)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kuairec_utils.selection import selection_weights
+
+W = np.array([0.22, 0.10, -0.02, -0.66])
+
+
+def _draw(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Four head probabilities that share one index but differ enough to identify w."""
+    u, e = rng.normal(size=(n, 1)), rng.normal(size=(n, 4))
+    logits = np.array([0.8, 0.6, 0.5, -0.9]) * u + 0.7 * e - np.array([0.5, 1.0, 2.0, 1.0])
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+def platform_feeds(
+    n_sessions: int, w: np.ndarray, sigma: float, seed: int = 0, n_others: int = 60
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The platform of the model: each session's feed is the top K of a pool of 3K (at least
+    40) candidates by ``w . p + N(0, sigma^2)``; the others are a fresh sample of the pool's
+    distribution. Returns the candidates' probabilities, sessions and feed flags."""
+    rng = np.random.default_rng(seed)
+    probs, session, feed = [], [], []
+    for s in range(n_sessions):
+        k = int(rng.integers(3, 30))
+        pool = _draw(rng, max(40, 3 * k))
+        top = np.argsort(-(pool @ w + sigma * rng.normal(size=len(pool))))[:k]
+        probs += [pool[top], _draw(rng, n_others)]
+        session.append(np.full(k + n_others, s))
+        feed.append(np.r_[np.ones(k, dtype=bool), np.zeros(n_others, dtype=bool)])
+    return np.concatenate(probs), np.concatenate(session), np.concatenate(feed)
+
+
+def test_recovers_the_weights_of_a_noisy_top_k_platform() -> None:
+    probs, session, feed = platform_feeds(1500, W, sigma=0.08, seed=1)
+    est = selection_weights(probs, session, feed)
+    assert est.converged
+    assert np.abs(est.w).sum() == pytest.approx(1.0)
+    assert np.abs(est.w - W).max() < 0.03
+    assert 0.04 < est.noise_sd < 0.12  # the scale of the platform's noise (0.08)
+    # another truth gives another estimate: the fit reads the feeds, not a default
+    other = np.array([0.5, 0.2, 0.0, -0.3])
+    est_other = selection_weights(*platform_feeds(1500, other, sigma=0.08, seed=2))
+    assert np.abs(est_other.w - other).max() < 0.05
+
+
+def test_sessions_without_others_or_without_a_feed_are_left_out() -> None:
+    probs, session, feed = platform_feeds(300, W, sigma=0.08, seed=3)
+    base = selection_weights(probs, session, feed)
+    # a session of feed videos only, and one of others only: no information, same estimate
+    rng = np.random.default_rng(4)
+    extra = _draw(rng, 10)
+    est = selection_weights(
+        np.r_[probs, extra],
+        np.r_[session, np.full(5, 10_000), np.full(5, 10_001)],
+        np.r_[feed, np.ones(5, dtype=bool), np.zeros(5, dtype=bool)],
+    )
+    assert est.n_sessions == base.n_sessions == 300
+    np.testing.assert_allclose(est.w, base.w, atol=1e-9)
+
+
+def test_bad_input_is_named() -> None:
+    probs, session, feed = platform_feeds(20, W, sigma=0.08)
+    probs[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        selection_weights(probs, session, feed)
+    with pytest.raises(ValueError, match="no session"):
+        selection_weights(probs[:5], np.zeros(5), np.ones(5, dtype=bool))

@@ -11,9 +11,9 @@ and rank-logit estimates.
 
 Evaluation only: nothing of the pipeline reads what it prints. Run after ``make repro``; every
 ``--every``-th session (8 by default: about 8 minutes on 2 cores; 1 takes about eight times as
-long)::
+long), optionally only those whose feed length is in ``--k-range``::
 
-    .venv/bin/python diagnostics/selection_model.py [--every 8]
+    .venv/bin/python diagnostics/selection_model.py [--every 8] [--k-range 1 33]
 """
 
 from __future__ import annotations
@@ -35,6 +35,15 @@ from kuairec_utils.selection import selection_weights
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--every", type=int, default=8, help="use every n-th session (1: all)")
+    parser.add_argument(
+        "--k-range",
+        type=int,
+        nargs=2,
+        default=(1, 10**9),
+        metavar=("LO", "HI"),
+        help="only sessions whose feed has LO..HI videos (the simulated platform draws a pool "
+        "of 100, as many as the others, for feeds of up to 33)",
+    )
     parser.add_argument("--interim", default="data/interim")
     parser.add_argument("--raw", default="data/raw")
     parser.add_argument("--models", default="models")
@@ -54,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     record = json.loads((metrics / "weights.json").read_text())
     item_ids = np.load(models / record["model"] / "embeddings.npz")["video_id"]
-    pick = np.arange(0, len(sessions), args.every)
+    lo, hi = args.k_range
+    all_k = sessions["k"].to_numpy()
+    pick = np.flatnonzero((all_k >= lo) & (all_k <= hi))[:: args.every]
+    if len(pick) == 0:
+        parser.error(f"no session has a feed of {lo}..{hi} videos")
     items, valid = cache["items"][pick], cache["valid"][pick]
     k = sessions["k"].to_numpy()[pick]
     rows, slots = np.nonzero(valid)
@@ -90,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         row |= {"sessions": est.n_sessions, "seconds": round(time.perf_counter() - tic)}
         lines.append(row)
         print(pd.DataFrame([row]).to_string(index=False), flush=True)
-    print(f"\nthe selection model on every {args.every}-th session:")
+    print(f"\nthe selection model on every {args.every}-th session with {lo}..{hi} videos:")
     print(pd.DataFrame(lines).to_string(index=False))
     print("\n05 on all sessions (metrics/weights.json):")
     print(f"  plain w* {np.round([record['w'][h] for h in HEADS], 4)}", end="")

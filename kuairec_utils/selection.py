@@ -30,6 +30,11 @@ class SelectionEstimate:
     converged: bool
 
 
+def _mills_ratio(z: np.ndarray, log_cdf: np.ndarray) -> np.ndarray:
+    """phi(z) / Phi(z), from ``log_cdf = log Phi(z)`` (stable far in the left tail)."""
+    return np.exp(-0.5 * z**2 - 0.5 * np.log(2 * np.pi) - log_cdf)
+
+
 def _segment_kth_largest(score: np.ndarray, segment: np.ndarray, k: np.ndarray) -> np.ndarray:
     """Per segment, the k-th largest score (segments numbered 0..len(k)-1, each non-empty)."""
     order = np.lexsort((-score, segment))
@@ -104,7 +109,7 @@ def selection_weights(
         for _ in range(inner_iterations):
             pi = expit(eta)
             r = in_feed - pi
-            mills = np.exp(-0.5 * z**2 - 0.5 * np.log(2 * np.pi) - log_cdf)  # phi / Phi
+            mills = _mills_ratio(z, log_cdf)
             v = pi * (1.0 - pi)
             g_t = bsum(-r * mills) - (tau - center) / sd_tau**2
             g_a = bsum(r) - alpha / sd_alpha**2
@@ -128,8 +133,7 @@ def selection_weights(
             if max(np.abs(step * d_t).max(), np.abs(step * d_a).max()) < 1e-8:
                 break
         r = in_feed - expit(eta)
-        mills = np.exp(-0.5 * z**2 - 0.5 * np.log(2 * np.pi) - log_cdf)
-        return float(ll.sum()), (r * mills) @ probs, tau, alpha
+        return float(ll.sum()), (r * _mills_ratio(z, log_cdf)) @ probs, tau, alpha
 
     beta0 = np.asarray(start, dtype=np.float64) if start is not None else None
     if beta0 is None:  # the -negative direction at the platform's usual noise (~0.1 of a score)

@@ -6,18 +6,25 @@ simulated platform, even on its exact ranking probabilities. ``kuairec_utils.sel
 the feed as the platform built it (the top K_s of a pool by a noisy score) and the other
 candidates as a sample of that pool. This script runs it on 05's cached candidates, with the
 GNN's probabilities and, on simulated data, the platform's exact ranking probabilities (rebuilt
-from the truth: diagnosis only). It prints w, the noise sd and the max error beside 05's plain
-and rank-logit estimates.
+from the truth: diagnosis only). It prints w, its standard errors (clustered by user), the noise
+sd and the max error beside 05's plain and rank-logit estimates.
+
+``--resimulate`` (simulated data) asks whether the model can work on this platform at all:
+for every chosen session it draws the feed again, from the exact probabilities of every video
+of the day, by the platform's own rule (a popularity-weighted pool of max(pool_min,
+pool_factor K) draws, the videos the user was shown before ranked last, the top K by the true
+score plus normal noise of the true sd), and by the model's own form (the pool's videos whose
+noisy score passes a fixed threshold, the pool's K-th largest true score), each with 100
+others drawn like 05's (by that day's ``show_cnt``, without the feed and the user's earlier
+videos). The logs play no part there, so what the model misses is the model's.
 
 Evaluation only: nothing of the pipeline reads what it prints. Run after ``make repro``; every
-``--every``-th session (8 by default: about 4 minutes on 2 cores; 1 takes about eight times as
-long), optionally only those whose feed length is in ``--k-range``. Sessions whose feed shows a
-video the user was shown in an earlier session are left out unless ``--keep-repeats``: the
-simulated platform ranks the videos a user has seen below all others, so a repeat means it ran
-out of new candidates and filled the feed regardless of score (53% of the feeds of more than 33
-videos hold one, 4.5% of the shorter ones), which the model does not describe::
+``--every``-th session (8 by default: about 3 minutes on 2 cores; ``--resimulate`` 20 by
+default, about 3 minutes). Sessions whose feed shows a video the user was shown in an earlier
+session are left out (``selection.sessions_with_repeats``) unless ``--keep-repeats``::
 
     .venv/bin/python diagnostics/selection_model.py [--every 8] [--k-range 1 33] [--keep-repeats]
+    .venv/bin/python diagnostics/selection_model.py --resimulate [--every 20]
 """
 
 from __future__ import annotations
@@ -25,20 +32,132 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from kuairec_utils.config import GROUND_TRUTH_SUBDIR, resolve
-from kuairec_utils.evaluation import HABIT_COLUMNS, has_ground_truth, true_candidate_probabilities
-from kuairec_utils.feeds import session_feeds
+from kuairec_utils.config import GROUND_TRUTH_SUBDIR, kuairec_data_dir, resolve
+from kuairec_utils.evaluation import (
+    HABIT_COLUMNS,
+    has_ground_truth,
+    simulated_world,
+    true_candidate_probabilities,
+)
+from kuairec_utils.feeds import daily_show_matrix, session_feeds
 from kuairec_utils.heads import HEADS
-from kuairec_utils.selection import selection_weights
+from kuairec_utils.kuairec import read_table
+from kuairec_utils.selection import selection_weights, sessions_with_repeats
+
+
+def fit_row(
+    name: str,
+    probs: np.ndarray,
+    session: np.ndarray,
+    in_feed: np.ndarray,
+    users: np.ndarray,
+    w_true: np.ndarray | None,
+) -> dict:
+    """One printed row: the selection model's w, standard errors, noise sd and error."""
+    tic = time.perf_counter()
+    est = selection_weights(probs, session, in_feed, cluster=users)
+    row = {"feeds / probabilities": name, **dict(zip(HEADS, np.round(est.w, 3), strict=True))}
+    row["se"] = " ".join(f"{v:.3f}" for v in est.w_se)
+    row["noise sd"] = round(est.noise_sd, 4)
+    if w_true is not None:
+        row["max error"] = round(float(np.abs(est.w - w_true).max()), 3)
+    row |= {"sessions": est.n_sessions, "converged": est.converged}
+    row["seconds"] = round(time.perf_counter() - tic)
+    print(pd.DataFrame([row]).to_string(index=False), flush=True)
+    return row
+
+
+def resimulate(
+    raw: Path, sessions: pd.DataFrame, pick: np.ndarray, first_row: np.ndarray, seed: int
+) -> dict:
+    """Feeds drawn again for the sessions ``pick`` (see the module's doc): {name: (probs,
+    session, in_feed, user)} for the platform's top-K rule and the fixed-threshold form."""
+    cfg, world = simulated_world(raw)
+    start = date.fromisoformat(cfg.start_date)
+    day = np.array(
+        [
+            (date(d // 10000, d // 100 % 100, d % 100) - start).days
+            for d in sessions["date"].to_numpy()[pick]
+        ]
+    )
+    users = sessions["user_id"].to_numpy()
+    position = pd.Series(np.arange(len(world.video_id)), index=world.video_id)
+    # the videos each chosen session's user was shown before it (sessions in time order)
+    chosen = np.zeros(len(sessions), dtype=bool)
+    chosen[pick] = True
+    shown: dict[int, set] = {}
+    seen_before = []
+    for s, (u, feed) in enumerate(zip(users, sessions["feed"], strict=True)):
+        before = shown.setdefault(int(u), set())
+        if chosen[s]:
+            seen_before.append(position.loc[sorted(before)].to_numpy())
+        before.update(feed.tolist())
+    avail = [np.flatnonzero(world.video_upload_day <= d) for d in day]
+    of = np.repeat(np.arange(len(pick)), [len(a) for a in avail])
+    videos = np.concatenate(avail)
+    truth = pd.read_parquet(
+        raw / GROUND_TRUTH_SUBDIR / "big_matrix_truth.parquet",
+        columns=[*HABIT_COLUMNS, "is_duplicate"],
+    )
+    probs = true_candidate_probabilities(
+        raw, users[pick][of], world.video_id[videos], first_row[pick][of], truth=truth
+    )
+    score = probs @ cfg.w_vector
+    bounds = np.r_[0, np.cumsum([len(a) for a in avail])]
+    dates = np.unique(sessions["date"].to_numpy())
+    shows = daily_show_matrix(
+        read_table(kuairec_data_dir(raw), "item_daily_features"), world.video_id, dates
+    )
+    day_row = np.searchsorted(dates, sessions["date"].to_numpy()[pick])
+    popularity = np.exp(world.video_log_popularity)
+    rng = np.random.default_rng(seed)
+    out = {"top K of a pool (the platform's rule)": [], "fixed threshold (the model's form)": []}
+    for i, (a, k) in enumerate(zip(avail, sessions["k"].to_numpy()[pick], strict=True)):
+        p, sc = probs[bounds[i] : bounds[i + 1]], score[bounds[i] : bounds[i + 1]]
+        seen = np.isin(a, seen_before[i])
+        for name, rows in out.items():
+            size = max(cfg.pool_min, int(np.ceil(cfg.pool_factor * k)))
+            pool = np.unique(rng.choice(len(a), size=size, p=popularity[a] / popularity[a].sum()))
+            pool = pool[~seen[pool]]
+            if len(pool) <= k:
+                continue  # the platform would have shown a repeat
+            noisy = sc[pool] + cfg.rank_noise_sd * rng.normal(size=len(pool))
+            if name.startswith("top K"):
+                feed = pool[np.argsort(-noisy)[:k]]
+            else:
+                feed = pool[noisy >= np.sort(sc[pool])[::-1][k - 1]]
+                if len(feed) == 0:
+                    continue
+            weights = shows[day_row[i], a].astype(np.float64)
+            weights[feed] = 0.0
+            weights[seen] = 0.0
+            take = min(100, int((weights > 0).sum()))
+            keys = np.where(
+                weights > 0,
+                np.log(rng.random(len(a))) / np.maximum(weights, 1e-300),
+                -np.inf,
+            )
+            others = np.argpartition(-keys, take)[:take]
+            rows.append((p[np.r_[feed, others]], len(feed), users[pick[i]]))
+    built = {}
+    for name, rows in out.items():
+        n = [len(r[0]) for r in rows]
+        session = np.repeat(np.arange(len(rows)), n)
+        in_feed = np.concatenate([np.arange(m) < r[1] for m, r in zip(n, rows, strict=True)])
+        user = np.repeat([r[2] for r in rows], n)
+        built[name] = (np.concatenate([r[0] for r in rows]), session, in_feed, user)
+    return built
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--every", type=int, default=8, help="use every n-th session (1: all)")
+    parser.add_argument("--every", type=int, default=None, help="use every n-th session (1: all)")
     parser.add_argument(
         "--k-range",
         type=int,
@@ -53,15 +172,24 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep the sessions whose feed shows a video the user was shown in an earlier one",
     )
+    parser.add_argument(
+        "--resimulate",
+        action="store_true",
+        help="draw the chosen sessions' feeds again from the exact probabilities (simulated data)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="of --resimulate's draws")
     parser.add_argument("--interim", default="data/interim")
     parser.add_argument("--raw", default="data/raw")
     parser.add_argument("--models", default="models")
     parser.add_argument("--metrics", default="metrics")
     args = parser.parse_args(argv)
-    if args.every < 1:
-        parser.error(f"--every must be at least 1, got {args.every}")
+    every = args.every if args.every is not None else (20 if args.resimulate else 8)
+    if every < 1:
+        parser.error(f"--every must be at least 1, got {every}")
     interim, raw = resolve(args.interim), resolve(args.raw)
     models, metrics = resolve(args.models), resolve(args.metrics)
+    if args.resimulate and not has_ground_truth(raw):
+        parser.error(f"--resimulate needs the simulator's ground truth under {raw}")
 
     interactions = pd.read_parquet(interim / "interactions.parquet")
     sessions = session_feeds(interactions)
@@ -72,55 +200,46 @@ def main(argv: list[str] | None = None) -> int:
         )
     record = json.loads((metrics / "weights.json").read_text())
     item_ids = np.load(models / record["model"] / "embeddings.npz")["video_id"]
+    w_true = record.get("w_true")
+    w_true = None if w_true is None else np.array([w_true[h] for h in HEADS])
     lo, hi = args.k_range
     all_k = sessions["k"].to_numpy()
     eligible = (all_k >= lo) & (all_k <= hi)
     if not args.keep_repeats:  # the platform filled these feeds when its new candidates ran out
-        by_time = interactions.sort_values(["user_id", "timestamp"], kind="stable")
-        first = by_time.groupby(["user_id", "video_id"])["session_id"].transform("first")
-        repeats = (by_time["session_id"] != first).groupby(by_time["session_id"]).any()
-        eligible &= ~repeats.loc[sessions["session_id"]].to_numpy()
-    pick = np.flatnonzero(eligible)[:: args.every]
+        eligible &= ~sessions_with_repeats(interactions).loc[sessions["session_id"]].to_numpy()
+    pick = np.flatnonzero(eligible)[::every]
     if len(pick) == 0:
         parser.error(f"no session has a feed of {lo}..{hi} videos")
-    items, valid = cache["items"][pick], cache["valid"][pick]
-    k = sessions["k"].to_numpy()[pick]
-    rows, slots = np.nonzero(valid)
-    in_feed = slots < k[rows]
-    candidates = {"GNN": cache["probs"][pick][rows, slots]}
-    w_true = record.get("w_true")
-    if has_ground_truth(raw):
-        first_row = (
-            interactions.sort_values(["session_id", "position"])
-            .groupby("session_id")["raw_row"]
-            .first()
-        )
-        truth = pd.read_parquet(
-            raw / GROUND_TRUTH_SUBDIR / "big_matrix_truth.parquet",
-            columns=[*HABIT_COLUMNS, "is_duplicate"],
-        )
-        part = sessions.iloc[pick]
-        candidates["exact (from the truth)"] = true_candidate_probabilities(
-            raw,
-            part["user_id"].to_numpy()[rows],
-            item_ids[items[rows, slots]],
-            first_row.loc[part["session_id"].to_numpy()].to_numpy()[rows],
-            truth=truth,
-        )
+    first_row = (
+        interactions.sort_values(["session_id", "position"])
+        .groupby("session_id")["raw_row"]
+        .first()
+        .loc[sessions["session_id"]]
+        .to_numpy()
+    )
     lines = []
-    for name, probs in candidates.items():
-        tic = time.perf_counter()
-        est = selection_weights(probs, rows, in_feed)
-        row = {"probabilities": name, **dict(zip(HEADS, np.round(est.w, 4), strict=True))}
-        row["noise sd"] = round(est.noise_sd, 4)
-        if w_true is not None:
-            row["max error"] = round(float(np.abs(est.w - [w_true[h] for h in HEADS]).max()), 4)
-        row |= {"sessions": est.n_sessions, "seconds": round(time.perf_counter() - tic)}
-        lines.append(row)
-        print(pd.DataFrame([row]).to_string(index=False), flush=True)
+    if args.resimulate:
+        for name, fields in resimulate(raw, sessions, pick, first_row, args.seed).items():
+            lines.append(fit_row(name, *fields, w_true))
+    else:
+        items, valid = cache["items"][pick], cache["valid"][pick]
+        rows, slots = np.nonzero(valid)
+        in_feed = slots < all_k[pick][rows]
+        users = sessions["user_id"].to_numpy()[pick][rows]
+        candidates = {"logged, GNN": cache["probs"][pick][rows, slots]}
+        if has_ground_truth(raw):
+            truth = pd.read_parquet(
+                raw / GROUND_TRUTH_SUBDIR / "big_matrix_truth.parquet",
+                columns=[*HABIT_COLUMNS, "is_duplicate"],
+            )
+            candidates["logged, exact (from the truth)"] = true_candidate_probabilities(
+                raw, users, item_ids[items[rows, slots]], first_row[pick][rows], truth=truth
+            )
+        for name, probs in candidates.items():
+            lines.append(fit_row(name, probs, rows, in_feed, users, w_true))
     which = "all sessions" if args.keep_repeats else "the sessions without a repeated video"
     lengths = "" if args.k_range == (1, 10**9) else f" with {lo}..{hi} videos"
-    print(f"\nthe selection model on every {args.every}-th of {which}{lengths}:")
+    print(f"\nthe selection model on every {every}-th of {which}{lengths}:")
     print(pd.DataFrame(lines).to_string(index=False))
     print("\n05 on all sessions (metrics/weights.json):")
     print(f"  plain w* {np.round([record['w'][h] for h in HEADS], 4)}", end="")
@@ -129,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  rank logit {np.round([logit['w'][h] for h in HEADS], 4)}", end="")
     print(f", max error {logit['max_abs_error']:.4f}" if "max_abs_error" in logit else "")
     if w_true is not None:
-        print(f"  w_true {np.round([w_true[h] for h in HEADS], 4)}")
+        print(f"  w_true {np.round(w_true, 4)}")
     return 0
 
 

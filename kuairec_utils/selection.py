@@ -1,10 +1,14 @@
 """A case-control selection model of the platform's feed: head weights and the ranking noise
-from which candidates made the feed (work in progress; 05 does not use it yet).
+from which candidates made the feed (a diagnostic; 05 does not use it).
 
-Issue 6's estimators miss w_true on the simulated platform even on its exact ranking
-probabilities (the study's plain estimator by 0.6, the rank logit by 0.4). This model reads the
-feed as the platform built it, the top K_s of a pool by a noisy score, and the other candidates
-as a sample of that pool; ``diagnostics/selection_model.py`` measures how well it recovers w.
+The study's estimator (``weights.estimate_weights``) compares the feed with a deterministic top K
+of the candidate set; it misses w_true on the simulated platform even on its exact ranking
+probabilities. This model reads the feed as the platform built it, the top K_s of a pool by a
+noisy score, and the other candidates as a sample of that pool, and fits it by maximum
+likelihood (``selection_weights``), with a covariance clustered by user. It recovers w on
+synthetic feeds whose head probabilities vary independently, but not on the simulated
+platform's, where the four heads follow one utility index (``diagnostics/selection_model.py``
+measures it and the README's head-weights paragraph gives the reasons).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
+import pandas as pd
 from scipy.special import expit, log_ndtr
 
 from kuairec_utils.weights import to_l1_sphere
@@ -25,9 +29,19 @@ class SelectionEstimate:
     w: np.ndarray
     noise_sd: float  # 1 / |beta|_1: the sd of the normal ranking noise, in units of Score_w
     beta: np.ndarray
-    log_likelihood: float  # profiled, mean per session
+    log_likelihood: float  # penalised, mean per session
     n_sessions: int  # sessions with both feed videos and others (the rest carry no information)
     converged: bool
+    iterations: int
+    cov_beta: np.ndarray  # (4, 4) covariance of beta: clustered by ``cluster`` when given
+    w_se: np.ndarray  # standard errors of w (delta method from cov_beta)
+
+    def intervals(self, level: float = 0.95) -> np.ndarray:
+        """(4, 2) normal intervals for w at ``level``."""
+        from scipy.stats import norm
+
+        half = norm.ppf(0.5 + level / 2) * self.w_se
+        return np.column_stack([self.w - half, self.w + half])
 
 
 def _mills_ratio(z: np.ndarray, log_cdf: np.ndarray) -> np.ndarray:
@@ -35,25 +49,29 @@ def _mills_ratio(z: np.ndarray, log_cdf: np.ndarray) -> np.ndarray:
     return np.exp(-0.5 * z**2 - 0.5 * np.log(2 * np.pi) - log_cdf)
 
 
-def _segment_kth_largest(score: np.ndarray, segment: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Per segment, the k-th largest score (segments numbered 0..len(k)-1, each non-empty)."""
-    order = np.lexsort((-score, segment))
-    starts = np.r_[0, np.flatnonzero(np.diff(segment[order])) + 1]
-    rank = np.empty(len(score), dtype=np.int64)
-    rank[order] = np.arange(len(score)) - np.repeat(starts, np.diff(np.r_[starts, len(score)]))
-    out = np.zeros(len(k))
-    hit = rank == k[segment] - 1
-    out[segment[hit]] = score[hit]
-    return out
+def sessions_with_repeats(interactions: pd.DataFrame) -> pd.Series:
+    """Per ``session_id``: does its feed show a video the user was shown in an earlier session?
+
+    A platform that ranks the videos a user has seen below all others shows one only when its
+    pool runs out of new candidates, and then fills the feed regardless of score: the selection
+    model does not describe such a feed (on the simulated platform 17% of the sessions, 53% of
+    the feeds of more than 33 videos). The logs alone say which sessions they are.
+    """
+    by_time = interactions.sort_values(["user_id", "timestamp"], kind="stable")
+    first = by_time.groupby(["user_id", "video_id"])["session_id"].transform("first")
+    return (by_time["session_id"] != first).groupby(by_time["session_id"]).any()
 
 
 def selection_weights(
     probs: np.ndarray,
     session: np.ndarray,
     in_feed: np.ndarray,
+    cluster: np.ndarray | None = None,
     start: np.ndarray | None = None,
     prior_sd: tuple[float, float] = (10.0, 5.0),
+    max_iterations: int = 100,
     inner_iterations: int = 30,
+    tol: float = 1e-12,
 ) -> SelectionEstimate:
     """Head weights and the ranking noise's sd from which candidates made the feed.
 
@@ -66,52 +84,86 @@ def selection_weights(
 
     ``beta = w / sigma``, ``tau_s`` the session's threshold (its K_s-th noisy score, over sigma)
     and ``alpha_s`` the log of the pool's size over the number of others (it also absorbs the
-    share of the pool the user had already seen). The likelihood is profiled: every session's
-    ``(tau_s, alpha_s)`` by vectorised Fisher scoring with step halving (weak normal priors of
-    sd ``prior_sd``, around the K_s-th score and 0, keep them finite where the feed separates
-    perfectly), then ``beta`` by L-BFGS with the envelope gradient.
+    share of the pool the user had already seen). Weak normal priors of sd ``prior_sd`` (around
+    the feed's mean score ``beta . p_bar_s`` and 0) keep ``(tau_s, alpha_s)`` finite where the
+    feed separates perfectly; the prior is a quadratic in ``(beta, tau_s)``, so the profiled
+    likelihood is smooth. Every session's ``(tau_s, alpha_s)`` is fitted by Fisher scoring with
+    step halving per session; ``beta`` by Newton's method on the profiled likelihood, whose
+    gradient is the sum of the sessions' efficient scores and whose information is the Schur
+    complement of the arrow Hessian (a 4x4 block for beta, a 2x2 block per session): linear in
+    the rows. The observed information is used where it is positive definite, else the expected
+    one; a step is halved until the likelihood does not fall; ``tol`` bounds the last step's
+    predicted gain relative to the likelihood.
 
-    probs: (n, 4) candidate rows; session: (n,) their session; in_feed: (n,) bool. Sessions
+    ``cov_beta`` is the inverse of the profiled information for beta, made robust to
+    dependence within ``cluster`` (e.g. the user of each row: sessions of one user share their
+    habits) by the sandwich with the clusters' summed scores; ``w_se`` follows by the delta
+    method through ``w = beta / |beta|_1``.
+
+    probs: (n, 4) candidate rows; session: (n,) their session; in_feed: (n,) bool; cluster:
+    (n,) a cluster id constant within a session, or None (sessions independent). Sessions
     without both feed videos and others are left out.
     """
     probs = np.asarray(probs, dtype=np.float64)
     in_feed = np.asarray(in_feed, dtype=bool)
-    _, session = np.unique(np.asarray(session), return_inverse=True)
+    session = np.asarray(session)
+    if probs.ndim != 2 or len(probs) != len(session) or len(in_feed) != len(session):
+        raise ValueError(
+            f"probs (n, heads), session (n,) and in_feed (n,) must have one length, got "
+            f"{probs.shape}, {session.shape} and {in_feed.shape}"
+        )
+    if cluster is not None and len(cluster) != len(session):
+        raise ValueError(f"cluster must have one entry per row, got {len(cluster)}")
+    _, session = np.unique(session, return_inverse=True)
     n_feed = np.bincount(session, weights=in_feed)
     n_all = np.bincount(session)
-    informative = (n_feed > 0) & (n_feed < n_all)
-    keep = informative[session]
-    probs, in_feed = probs[keep], in_feed[keep].astype(np.float64)
+    keep = ((n_feed > 0) & (n_feed < n_all))[session]
+    probs, y = probs[keep], in_feed[keep].astype(np.float64)
     _, seg = np.unique(session[keep], return_inverse=True)
     n_sessions = int(seg.max()) + 1 if len(seg) else 0
     if n_sessions == 0:
         raise ValueError("no session has both feed videos and other candidates")
     if not np.isfinite(probs).all():
         raise ValueError("probs has NaN or infinite values among the candidates")
-    k = np.bincount(seg, weights=in_feed).astype(np.int64)
+    n_heads = probs.shape[1]
     sd_tau, sd_alpha = prior_sd
+    # the threshold's prior centre: the feed's mean score, beta . p_bar_s (linear in beta, so
+    # the prior is a quadratic of (beta, tau_s) and the profiled likelihood is smooth)
+    n_feed = np.bincount(seg, weights=y, minlength=n_sessions)
+    p_bar = (
+        np.stack(
+            [
+                np.bincount(seg, weights=y * probs[:, j], minlength=n_sessions)
+                for j in range(n_heads)
+            ],
+            axis=1,
+        )
+        / n_feed[:, None]
+    )
 
     def bsum(v: np.ndarray) -> np.ndarray:
         return np.bincount(seg, weights=v, minlength=n_sessions)
 
-    def fit_sessions(s: np.ndarray, tau: np.ndarray, alpha: np.ndarray) -> tuple:
-        center = _segment_kth_largest(s, seg, k)
+    def bsum_heads(v: np.ndarray) -> np.ndarray:  # (S, heads): per session, the sum of v * p
+        return np.stack([bsum(v * probs[:, j]) for j in range(n_heads)], axis=1)
 
-        def evaluate(tau: np.ndarray, alpha: np.ndarray) -> tuple:
-            z = s - tau[seg]
-            log_cdf = log_ndtr(z)
-            eta = log_cdf + alpha[seg]
-            ll = bsum(in_feed * eta - np.logaddexp(0.0, eta))
-            ll -= 0.5 * ((tau - center) / sd_tau) ** 2 + 0.5 * (alpha / sd_alpha) ** 2
-            return z, log_cdf, eta, ll
+    def evaluate(beta: np.ndarray, tau: np.ndarray, alpha: np.ndarray) -> tuple:
+        z = probs @ beta - tau[seg]
+        log_cdf = log_ndtr(z)
+        eta = log_cdf + alpha[seg]
+        ll = bsum(y * eta - np.logaddexp(0.0, eta))
+        ll -= 0.5 * ((tau - p_bar @ beta) / sd_tau) ** 2 + 0.5 * (alpha / sd_alpha) ** 2
+        return z, log_cdf, eta, ll
 
-        z, log_cdf, eta, ll = evaluate(tau, alpha)
+    def fit_sessions(beta: np.ndarray, tau: np.ndarray, alpha: np.ndarray) -> tuple:
+        """Every session's (tau, alpha) at this beta, from the given values: Fisher scoring
+        with step halving per session. Returns them, the evaluation there and the total."""
+        center = p_bar @ beta
+        z, log_cdf, eta, ll = evaluate(beta, tau, alpha)
         for _ in range(inner_iterations):
             pi = expit(eta)
-            r = in_feed - pi
-            mills = _mills_ratio(z, log_cdf)
-            v = pi * (1.0 - pi)
-            g_t = bsum(-r * mills) - (tau - center) / sd_tau**2
+            r, v, mills = y - pi, pi * (1.0 - pi), _mills_ratio(z, log_cdf)
+            g_t = -bsum(r * mills) - (tau - center) / sd_tau**2
             g_a = bsum(r) - alpha / sd_alpha**2
             h_tt = bsum(v * mills**2) + 1.0 / sd_tau**2
             h_ta = -bsum(v * mills)
@@ -120,42 +172,124 @@ def selection_weights(
             d_t = (h_aa * g_t - h_ta * g_a) / det
             d_a = (h_tt * g_a - h_ta * g_t) / det
             step = np.ones(n_sessions)
-            for _halving in range(10):
-                new = evaluate(tau + step * d_t, alpha + step * d_a)
-                worse = new[3] < ll - 1e-12
+            for _halving in range(30):
+                trial = evaluate(beta, tau + step * d_t, alpha + step * d_a)
+                worse = trial[3] < ll - 1e-12 * np.abs(ll)
                 if not worse.any():
                     break
                 step = np.where(worse, step / 2.0, step)
-            else:
-                new = evaluate(tau + step * d_t * ~worse, alpha + step * d_a * ~worse)
-            tau, alpha = tau + step * d_t * ~worse, alpha + step * d_a * ~worse
-            z, log_cdf, eta, ll = new
-            if max(np.abs(step * d_t).max(), np.abs(step * d_a).max()) < 1e-8:
+            step = np.where(worse, 0.0, step)
+            tau, alpha = tau + step * d_t, alpha + step * d_a
+            z, log_cdf, eta, ll = evaluate(beta, tau, alpha)
+            if max(np.abs(step * d_t).max(), np.abs(step * d_a).max()) < 1e-10:
                 break
-        r = in_feed - expit(eta)
-        return float(ll.sum()), (r * _mills_ratio(z, log_cdf)) @ probs, tau, alpha
+        return tau, alpha, (z, log_cdf, eta), float(ll.sum())
 
-    beta0 = np.asarray(start, dtype=np.float64) if start is not None else None
-    if beta0 is None:  # the -negative direction at the platform's usual noise (~0.1 of a score)
-        beta0 = np.array([0.0, 0.0, 0.0, -1.0])[: probs.shape[1]] * 10.0
-    state = {
-        "tau": _segment_kth_largest(probs @ beta0, seg, k),
-        "alpha": np.zeros(n_sessions),
-    }
-
-    def f(beta: np.ndarray) -> tuple[float, np.ndarray]:
-        ll, grad, state["tau"], state["alpha"] = fit_sessions(
-            probs @ beta, state["tau"], state["alpha"]
+    def newton_system(beta: np.ndarray, tau: np.ndarray, alpha: np.ndarray, state: tuple) -> dict:
+        """The sessions' scores and the arrow Hessian's blocks (prior included), reduced to
+        beta's Schur complement: the observed information where it is positive definite, else
+        the expected one."""
+        z, log_cdf, eta = state
+        pi = expit(eta)
+        r, v, mills = y - pi, pi * (1.0 - pi), _mills_ratio(z, log_cdf)
+        prior_tau = (tau - p_bar @ beta) / sd_tau**2
+        scores = {
+            "beta": bsum_heads(r * mills) + prior_tau[:, None] * p_bar,  # (S, heads)
+            "tau": -bsum(r * mills) - prior_tau,
+            "alpha": bsum(r) - alpha / sd_alpha**2,
+        }
+        for observed in (True, False):
+            # information weight on z: v m^2 (expected) plus r m (z + m) (observed: -r dm/dz)
+            w_zz = v * mills**2 + (r * mills * (z + mills) if observed else 0.0)
+            b_tau = -bsum_heads(w_zz) - p_bar / sd_tau**2  # (S, heads): beta-tau blocks
+            b_alpha = bsum_heads(v * mills)
+            c_tt = bsum(w_zz) + 1.0 / sd_tau**2
+            c_ta = -bsum(v * mills)
+            c_aa = bsum(v) + 1.0 / sd_alpha**2
+            det = c_tt * c_aa - c_ta**2
+            if not ((det > 0).all() and (c_tt > 0).all()):
+                continue
+            a_tt, a_ta, a_aa = c_aa / det, -c_ta / det, c_tt / det  # the 2x2 blocks' inverses
+            info = (probs * w_zz[:, None]).T @ probs + p_bar.T @ p_bar / sd_tau**2
+            schur = info - (
+                b_tau.T @ (b_tau * a_tt[:, None])
+                + b_tau.T @ (b_alpha * a_ta[:, None])
+                + b_alpha.T @ (b_tau * a_ta[:, None])
+                + b_alpha.T @ (b_alpha * a_aa[:, None])
+            )
+            if np.linalg.eigvalsh(schur).min() > 0:
+                break
+        # beta's efficient score per session: its score less the part tau_s and alpha_s take
+        g_t, g_a = scores["tau"], scores["alpha"]
+        efficient = (
+            scores["beta"]
+            - b_tau * (a_tt * g_t + a_ta * g_a)[:, None]
+            - b_alpha * (a_ta * g_t + a_aa * g_a)[:, None]
         )
-        return -ll / n_sessions, -grad / n_sessions
+        return {"efficient": efficient, "schur": schur}
 
-    fit = minimize(f, beta0, jac=True, method="L-BFGS-B", options={"maxiter": 300, "gtol": 1e-7})
-    beta = fit.x
+    beta = np.asarray(start, dtype=np.float64).copy() if start is not None else None
+    if beta is None:  # the -negative direction at the platform's usual noise (~0.1 of a score)
+        beta = np.array([0.0, 0.0, 0.0, -1.0])[:n_heads] * 10.0
+    if beta.shape != (n_heads,) or not np.isfinite(beta).all():
+        raise ValueError(f"start must be {n_heads} finite numbers, got {beta.tolist()}")
+    tau, alpha, state, ll = fit_sessions(beta, p_bar @ beta, np.zeros(n_sessions))
+    system = newton_system(beta, tau, alpha, state)
+    converged, iteration = False, 0
+    while iteration < max_iterations:
+        # Newton on the profiled likelihood: its gradient is the sum of the efficient scores
+        # (the sessions' own scores vanish at their optimum), its information the Schur
+        # complement of the arrow Hessian; stop when the predicted gain (half the Newton
+        # decrement) is below tol times the likelihood
+        gradient = system["efficient"].sum(axis=0)
+        d_beta = np.linalg.solve(system["schur"], gradient)
+        if 0.5 * gradient @ d_beta < tol * abs(ll):
+            converged = True
+            break
+        iteration += 1
+        step = 1.0
+        for _halving in range(40):
+            trial = fit_sessions(beta + step * d_beta, tau, alpha)
+            if trial[3] >= ll:
+                break
+            step /= 2.0
+        else:
+            break  # no ascent along the Newton step: not converged
+        beta = beta + step * d_beta
+        tau, alpha, state, ll = trial
+        system = newton_system(beta, tau, alpha, state)
+
+    # the covariance: the sandwich of the profiled information and the clusters' summed
+    # efficient scores
+    per_session = system["efficient"]
+    if cluster is None:
+        groups = np.arange(n_sessions)
+    else:
+        first = np.zeros(n_sessions, dtype=np.int64)
+        first[seg] = np.flatnonzero(keep)  # any row of the session: its cluster
+        _, groups = np.unique(np.asarray(cluster)[first], return_inverse=True)
+    n_groups = int(groups.max()) + 1
+    summed = np.stack(
+        [
+            np.bincount(groups, weights=per_session[:, j], minlength=n_groups)
+            for j in range(n_heads)
+        ],
+        axis=1,
+    )
+    bread = np.linalg.inv(system["schur"])
+    meat = summed.T @ summed * (n_groups / max(n_groups - 1, 1))
+    cov_beta = bread @ meat @ bread
+    norm = np.abs(beta).sum()
+    w = beta / norm
+    jac = (np.eye(n_heads) - np.outer(w, np.sign(beta))) / norm
     return SelectionEstimate(
-        to_l1_sphere(beta),
-        1.0 / float(np.abs(beta).sum()),
-        beta,
-        -float(fit.fun),
-        n_sessions,
-        bool(fit.success),
+        w=to_l1_sphere(beta),
+        noise_sd=1.0 / float(norm),
+        beta=beta,
+        log_likelihood=ll / n_sessions,
+        n_sessions=n_sessions,
+        converged=converged,
+        iterations=iteration,
+        cov_beta=cov_beta,
+        w_se=np.sqrt(np.diag(jac @ cov_beta @ jac.T)),
     )

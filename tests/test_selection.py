@@ -39,6 +39,7 @@ def test_recovers_the_weights_of_a_noisy_top_k_platform() -> None:
     probs, session, feed = platform_feeds(1500, W, sigma=0.08, seed=1)
     est = selection_weights(probs, session, feed)
     assert est.converged
+    assert est.iterations < 40  # Newton's method, not a crawl
     assert np.abs(est.w).sum() == pytest.approx(1.0)
     assert np.abs(est.w - W).max() < 0.03
     assert 0.04 < est.noise_sd < 0.12  # the scale of the platform's noise (0.08)
@@ -46,6 +47,30 @@ def test_recovers_the_weights_of_a_noisy_top_k_platform() -> None:
     other = np.array([0.5, 0.2, 0.0, -0.3])
     est_other = selection_weights(*platform_feeds(1500, other, sigma=0.08, seed=2))
     assert np.abs(est_other.w - other).max() < 0.05
+
+
+def test_intervals_cover_the_weights_as_often_as_they_claim() -> None:
+    """Over replicate platforms, the clustered standard errors match the estimates' spread and
+    the 95% intervals cover w (a run of users with three sessions each)."""
+    estimates = [
+        selection_weights(*fields, cluster=fields[1] // 3)
+        for fields in (platform_feeds(300, W, sigma=0.08, seed=100 + r) for r in range(20))
+    ]
+    w = np.array([e.w for e in estimates])
+    se = np.array([e.w_se for e in estimates])
+    spread = w.std(axis=0, ddof=1)
+    assert (se.mean(axis=0) > 0.6 * spread).all() and (se.mean(axis=0) < 1.8 * spread).all()
+    lo, hi = (
+        np.stack([e.intervals()[:, 0] for e in estimates]),
+        np.stack([e.intervals()[:, 1] for e in estimates]),
+    )
+    covered = ((lo <= W) & (W <= hi)).mean(axis=0)
+    assert (covered >= 0.8).all(), covered
+    # the same fit; the errors depend on the clusters
+    fields = platform_feeds(300, W, sigma=0.08, seed=100)
+    alone = selection_weights(*fields)
+    assert not np.allclose(alone.w_se, estimates[0].w_se)
+    np.testing.assert_allclose(alone.w, estimates[0].w, atol=1e-12)
 
 
 def test_sessions_without_others_or_without_a_feed_are_left_out() -> None:
@@ -70,3 +95,8 @@ def test_bad_input_is_named() -> None:
         selection_weights(probs, session, feed)
     with pytest.raises(ValueError, match="no session"):
         selection_weights(probs[:5], np.zeros(5), np.ones(5, dtype=bool))
+    probs[3, 1] = 0.5
+    with pytest.raises(ValueError, match="one length"):
+        selection_weights(probs, session[:-1], feed)
+    with pytest.raises(ValueError, match="start"):
+        selection_weights(probs, session, feed, start=np.array([1.0, np.inf, 0.0, 0.0]))

@@ -539,6 +539,19 @@ def draw_outcomes(
 # The platform: sessions run in rounds (every user's k-th session at once)
 
 
+def ranking_score(p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``p @ w`` as a sum of products in column order, the same bits on every CPU.
+
+    A BLAS matrix-vector product rounds by its kernel (OpenBLAS picks one per CPU: with fused
+    multiply-adds on AVX2, without on older kernels), and the platform's scores decide the feed,
+    its residual and the next session's selectivity, so one last bit would change the data set.
+    """
+    out = p[:, 0] * w[0]
+    for j in range(1, p.shape[1]):
+        out = out + p[:, j] * w[j]
+    return out
+
+
 def _segment_ranks(segment: np.ndarray, key: np.ndarray) -> np.ndarray:
     """Rank (0 = largest key) of each element within its segment."""
     order = np.lexsort((-key, segment))
@@ -624,7 +637,7 @@ def run_platform(
         m0 = static_utility(cfg, world, uu, vid) + cfg.habit_weight * habit[uu, cat]
         dur = world.video_duration_ms[vid]
         p0, _, _ = head_probabilities(cfg, m0, c_s[seg], dur)
-        score = p0 @ w
+        score = ranking_score(p0, w)
         noisy = score + cfg.rank_noise_sd * rng.normal(size=len(seg))
         rank = _segment_ranks(seg, noisy - penalty)
         det_rank = _segment_ranks(seg, score - penalty)

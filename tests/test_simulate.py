@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -190,6 +191,33 @@ def test_same_seed_same_bytes_other_seed_other_data(
     simulate(other, cfg, TINY_SEED + 1, progress=False)
     path = Path("KuaiRec 2.0") / "data" / "big_matrix.csv"
     assert _digest(other)[str(path)] != _digest(tiny_sim)[str(path)]
+
+
+def test_the_same_bytes_whichever_cpu_kernels_run(tmp_path: Path) -> None:
+    """numpy's OpenBLAS picks its kernels by CPU (OPENBLAS_CORETYPE forces one), and numpy its
+    own vectorised loops (NPY_DISABLE_CPU_FEATURES turns some off): the data set must not
+    depend on which. Sandybridge's BLAS kernels have no fused multiply-add, the CPU's own
+    (Haswell or later on x86-64 machines with AVX2) do; without X86_V3 numpy's loops use SSE."""
+    digests = {}
+    for name, forced in (
+        ("native", {}),
+        ("blas", {"OPENBLAS_CORETYPE": "Sandybridge"}),
+        ("loops", {"NPY_DISABLE_CPU_FEATURES": "X86_V3"}),
+    ):
+        out = tmp_path / name
+        env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE",)}
+        env |= forced
+        run = subprocess.run(
+            [sys.executable, "-m", "kuairec_utils.simulate", "--out", str(out)]
+            + ["--scale", str(TINY_SCALE), "--seed", str(TINY_SEED), "--no-progress"],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert run.returncode == 0, run.stderr
+        digests[name] = _digest(out)
+    assert digests["blas"] == digests["native"]
+    assert digests["loops"] == digests["native"]
 
 
 def _params_with(project_params: dict, **changes: object) -> dict:

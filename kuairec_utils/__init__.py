@@ -19,5 +19,6 @@ __version__ = "0.1.0"
 # path: "AUTO,STRICT" gives the same bytes on every CPU with the same instruction set and thread
 # count, at no measurable cost here. MKL reads the variable at its first call, so importing this
 # package before any torch computation is enough; a value already exported wins (e.g.
-# "AVX2,STRICT": the same bytes on every AVX2 CPU, about 15% slower GNN steps on AVX-512 ones).
+# "COMPATIBLE,STRICT": MKL's one path for every x86 CPU; it refuses its AVX2 branch on AMD CPUs
+# and stays in AUTO. torch's own kernels still differ between AVX2 and AVX-512 CPUs).
 os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")

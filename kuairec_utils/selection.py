@@ -19,8 +19,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, log_ndtr
 
-from kuairec_utils.weights import to_l1_sphere
-
 
 @dataclass
 class SelectionEstimate:
@@ -129,7 +127,7 @@ def selection_weights(
     sd_tau, sd_alpha = prior_sd
     # the threshold's prior centre: the feed's mean score, beta . p_bar_s (linear in beta, so
     # the prior is a quadratic of (beta, tau_s) and the profiled likelihood is smooth)
-    n_feed = np.bincount(seg, weights=y, minlength=n_sessions)
+    feed_size = np.bincount(seg, weights=y, minlength=n_sessions)
     p_bar = (
         np.stack(
             [
@@ -138,7 +136,7 @@ def selection_weights(
             ],
             axis=1,
         )
-        / n_feed[:, None]
+        / feed_size[:, None]
     )
 
     def bsum(v: np.ndarray) -> np.ndarray:
@@ -283,7 +281,7 @@ def selection_weights(
     w = beta / norm
     jac = (np.eye(n_heads) - np.outer(w, np.sign(beta))) / norm
     return SelectionEstimate(
-        w=to_l1_sphere(beta),
+        w=w,
         noise_sd=1.0 / float(norm),
         beta=beta,
         log_likelihood=ll / n_sessions,

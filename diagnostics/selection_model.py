@@ -49,6 +49,8 @@ from kuairec_utils.feeds import daily_show_matrix, session_feeds
 from kuairec_utils.heads import HEADS
 from kuairec_utils.kuairec import read_table
 from kuairec_utils.selection import selection_weights, sessions_with_repeats
+from kuairec_utils.simulate import ranking_score
+from kuairec_utils.weights import sample_candidates
 
 
 def fit_row(
@@ -108,7 +110,7 @@ def resimulate(
     probs = true_candidate_probabilities(
         raw, users[pick][of], world.video_id[videos], first_row[pick][of], truth=truth
     )
-    score = probs @ cfg.w_vector
+    score = ranking_score(probs, cfg.w_vector)  # as the platform scores
     bounds = np.r_[0, np.cumsum([len(a) for a in avail])]
     dates = np.unique(sessions["date"].to_numpy())
     shows = daily_show_matrix(
@@ -121,8 +123,9 @@ def resimulate(
     for i, (a, k) in enumerate(zip(avail, sessions["k"].to_numpy()[pick], strict=True)):
         p, sc = probs[bounds[i] : bounds[i + 1]], score[bounds[i] : bounds[i + 1]]
         seen = np.isin(a, seen_before[i])
+        size = max(cfg.pool_min, int(np.ceil(cfg.pool_factor * k)))
+        shows_today = np.where(seen, 0.0, shows[day_row[i], a])  # 05's others skip the seen
         for name, rows in out.items():
-            size = max(cfg.pool_min, int(np.ceil(cfg.pool_factor * k)))
             pool = np.unique(rng.choice(len(a), size=size, p=popularity[a] / popularity[a].sum()))
             pool = pool[~seen[pool]]
             if len(pool) <= k:
@@ -134,17 +137,10 @@ def resimulate(
                 feed = pool[noisy >= np.sort(sc[pool])[::-1][k - 1]]
                 if len(feed) == 0:
                     continue
-            weights = shows[day_row[i], a].astype(np.float64)
-            weights[feed] = 0.0
-            weights[seen] = 0.0
-            take = min(100, int((weights > 0).sum()))
-            keys = np.where(
-                weights > 0,
-                np.log(rng.random(len(a))) / np.maximum(weights, 1e-300),
-                -np.inf,
+            (candidates,) = sample_candidates(
+                [0], [feed], shows_today[None, :], 100, seed=int(rng.integers(2**32))
             )
-            others = np.argpartition(-keys, take)[:take]
-            rows.append((p[np.r_[feed, others]], len(feed), users[pick[i]]))
+            rows.append((p[candidates], len(feed), users[pick[i]]))
     built = {}
     for name, rows in out.items():
         n = [len(r[0]) for r in rows]

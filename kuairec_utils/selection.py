@@ -49,6 +49,17 @@ def _mills_ratio(z: np.ndarray, log_cdf: np.ndarray) -> np.ndarray:
     return np.exp(-0.5 * z**2 - 0.5 * np.log(2 * np.pi) - log_cdf)
 
 
+def _group_sums(group: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """(n_groups, columns): the sums of the rows of ``values`` (n, columns) by ``group``."""
+    return np.stack(
+        [
+            np.bincount(group, weights=values[:, j], minlength=n_groups)
+            for j in range(values.shape[1])
+        ],
+        axis=1,
+    )
+
+
 def sessions_with_repeats(interactions: pd.DataFrame) -> pd.Series:
     """Per ``session_id``: does its feed show a video the user was shown in an earlier session?
 
@@ -127,25 +138,26 @@ def selection_weights(
         raise ValueError("probs has NaN or infinite values among the candidates")
     n_heads = probs.shape[1]
     sd_tau, sd_alpha = prior_sd
-    # the threshold's prior centre: the feed's mean score, beta . p_bar_s (linear in beta, so
-    # the prior is a quadratic of (beta, tau_s) and the profiled likelihood is smooth)
-    feed_size = np.bincount(seg, weights=y, minlength=n_sessions)
-    p_bar = (
-        np.stack(
-            [
-                np.bincount(seg, weights=y * probs[:, j], minlength=n_sessions)
-                for j in range(n_heads)
-            ],
-            axis=1,
-        )
-        / feed_size[:, None]
-    )
 
     def bsum(v: np.ndarray) -> np.ndarray:
         return np.bincount(seg, weights=v, minlength=n_sessions)
 
     def bsum_heads(v: np.ndarray) -> np.ndarray:  # (S, heads): per session, the sum of v * p
-        return np.stack([bsum(v * probs[:, j]) for j in range(n_heads)], axis=1)
+        return _group_sums(seg, v[:, None] * probs, n_sessions)
+
+    # the threshold's prior centre: the feed's mean score, beta . p_bar_s (linear in beta, so
+    # the prior is a quadratic of (beta, tau_s) and the profiled likelihood is smooth)
+    p_bar = bsum_heads(y) / bsum(y)[:, None]
+
+    def session_scores(beta: np.ndarray, tau: np.ndarray, alpha: np.ndarray, state: tuple):
+        """The rows' residual, variance and Mills ratio, and each session's penalised scores
+        for (tau, alpha), at the evaluation ``state`` of these parameters."""
+        z, log_cdf, eta = state
+        pi = expit(eta)
+        r, v, mills = y - pi, pi * (1.0 - pi), _mills_ratio(z, log_cdf)
+        g_tau = -bsum(r * mills) - (tau - p_bar @ beta) / sd_tau**2
+        g_alpha = bsum(r) - alpha / sd_alpha**2
+        return r, v, mills, g_tau, g_alpha
 
     def evaluate(beta: np.ndarray, tau: np.ndarray, alpha: np.ndarray) -> tuple:
         z = probs @ beta - tau[seg]
@@ -158,13 +170,9 @@ def selection_weights(
     def fit_sessions(beta: np.ndarray, tau: np.ndarray, alpha: np.ndarray) -> tuple:
         """Every session's (tau, alpha) at this beta, from the given values: Fisher scoring
         with step halving per session. Returns them, the evaluation there and the total."""
-        center = p_bar @ beta
         z, log_cdf, eta, ll = evaluate(beta, tau, alpha)
         for _ in range(inner_iterations):
-            pi = expit(eta)
-            r, v, mills = y - pi, pi * (1.0 - pi), _mills_ratio(z, log_cdf)
-            g_t = -bsum(r * mills) - (tau - center) / sd_tau**2
-            g_a = bsum(r) - alpha / sd_alpha**2
+            _, v, mills, g_t, g_a = session_scores(beta, tau, alpha, (z, log_cdf, eta))
             h_tt = bsum(v * mills**2) + 1.0 / sd_tau**2
             h_ta = -bsum(v * mills)
             h_aa = bsum(v) + 1.0 / sd_alpha**2
@@ -189,15 +197,10 @@ def selection_weights(
         """The sessions' scores and the arrow Hessian's blocks (prior included), reduced to
         beta's Schur complement: the observed information where it is positive definite, else
         the expected one."""
-        z, log_cdf, eta = state
-        pi = expit(eta)
-        r, v, mills = y - pi, pi * (1.0 - pi), _mills_ratio(z, log_cdf)
-        prior_tau = (tau - p_bar @ beta) / sd_tau**2
-        scores = {
-            "beta": bsum_heads(r * mills) + prior_tau[:, None] * p_bar,  # (S, heads)
-            "tau": -bsum(r * mills) - prior_tau,
-            "alpha": bsum(r) - alpha / sd_alpha**2,
-        }
+        z = state[0]
+        r, v, mills, g_t, g_a = session_scores(beta, tau, alpha, state)
+        # beta's own score per session (the tau prior centre beta . p_bar_s is in it too)
+        g_beta = bsum_heads(r * mills) + ((tau - p_bar @ beta) / sd_tau**2)[:, None] * p_bar
         for observed in (True, False):
             # information weight on z: v m^2 (expected) plus r m (z + m) (observed: -r dm/dz)
             w_zz = v * mills**2 + (r * mills * (z + mills) if observed else 0.0)
@@ -220,9 +223,8 @@ def selection_weights(
             if np.linalg.eigvalsh(schur).min() > 0:
                 break
         # beta's efficient score per session: its score less the part tau_s and alpha_s take
-        g_t, g_a = scores["tau"], scores["alpha"]
         efficient = (
-            scores["beta"]
+            g_beta
             - b_tau * (a_tt * g_t + a_ta * g_a)[:, None]
             - b_alpha * (a_ta * g_t + a_aa * g_a)[:, None]
         )
@@ -269,13 +271,7 @@ def selection_weights(
         first[seg] = np.flatnonzero(keep)  # any row of the session: its cluster
         _, groups = np.unique(np.asarray(cluster)[first], return_inverse=True)
     n_groups = int(groups.max()) + 1
-    summed = np.stack(
-        [
-            np.bincount(groups, weights=per_session[:, j], minlength=n_groups)
-            for j in range(n_heads)
-        ],
-        axis=1,
-    )
+    summed = _group_sums(groups, per_session, n_groups)
     bread = np.linalg.inv(system["schur"])
     meat = summed.T @ summed * (n_groups / max(n_groups - 1, 1))
     cov_beta = bread @ meat @ bread

@@ -1,10 +1,11 @@
 """How well does a case-control selection model of the feed recover the head weights? (simulated
 data for the truth; the GNN's figures on any data)
 
-05_head_weights reports the study's plain estimator and the rank logit. Both miss w_true on the
-simulated platform, even on its exact ranking probabilities. ``kuairec_utils.selection`` reads
-the feed as the platform built it (the top K_s of a pool by a noisy score) and the other
-candidates as a sample of that pool. This script runs it on 05's cached candidates, with the
+05_head_weights reports the study's plain estimator and the rank logit, which miss w_true on
+the simulated platform even on its exact ranking probabilities, and ``kuairec_utils.selection``
+on the feeds of at least ``selection_min_feed`` videos. That model reads the feed as the
+platform built it (the top K_s of a pool by a noisy score) and the other candidates as a sample
+of that pool. This script runs it on any subset of 05's cached candidates, with the
 GNN's probabilities and, on simulated data, the platform's exact ranking probabilities (rebuilt
 from the truth: diagnosis only). It prints w, its standard errors (clustered by user), the noise
 sd and the max error beside 05's plain and rank-logit estimates.

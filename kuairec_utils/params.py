@@ -97,6 +97,7 @@ def check_head_weights(section: Mapping[str, Any]) -> None:
         ("boot_grid", 1),
         ("boot_refine", 0),
         ("max_query_rows", 1),
+        ("selection_min_feed", 1),
         ("offline_k", 1),
         ("n_jobs", 1),
     ]:
@@ -106,7 +107,7 @@ def check_head_weights(section: Mapping[str, Any]) -> None:
 
 def check_causal(section: Mapping[str, Any]) -> None:
     """The values of 06_causal (the params section, or the notebook's parameters)."""
-    _choice(section, "causal", "estimator", ("plain", "rank_logit"))
+    _choice(section, "causal", "estimator", ("plain", "rank_logit", "selection"))
     _choice(section, "causal", "center_index", ("yes", "no"))
     _in_range(section, "causal", "prior_sd", lambda v: v > 0, "must be a positive number")
     _int_at_least(section, "causal", "n_boot", 2)

@@ -125,30 +125,49 @@ def weights_section(metrics: Path) -> list[str]:
     if record is None:
         return []
     rows = []
+    logit, selection = record.get("rank_logit", {}), record.get("selection", {})
     for head in HEADS:
         lo, hi = record["ci95"][head]
-        logit = record.get("rank_logit", {})
         row = [head, STUDY_W[head], record["w"][head], f"[{lo:.3f}, {hi:.3f}]"]
         row += [logit.get("w", {}).get(head)]
+        if "w" in selection:
+            lo, hi = selection["ci95"][head]
+            row += [selection["w"][head], f"[{lo:.3f}, {hi:.3f}]"]
         row += [record.get("w_true", {}).get(head)]
         rows.append(row)
-    header = ["head", "study w*", "w* (plain)", "95% CI (plain)", "w (rank logit)", "w_true"]
-    lines = ["## Head weights", "", *_table(header, rows), ""]
+    header = ["head", "study w*", "w* (plain)", "95% CI (plain)", "w (rank logit)"]
+    if "w" in selection:
+        header += ["w (selection)", "95% CI (selection)"]
+    lines = ["## Head weights", "", *_table([*header, "w_true"], rows), ""]
     lines.append(
         f"{record['n_sessions']:,} sessions; objective {record['objective']:.6g}; the simulated "
         f"feed at w* shares {record.get('feed_overlap', float('nan')):.1%} of the observed feed."
     )
-    if "max_abs_error" in record:
+    if "w" in selection:
         lines.append(
-            f"Max |w - w_true|: plain {record['max_abs_error']:.3f}, rank logit "
-            f"{record['rank_logit']['max_abs_error']:.3f} (target 0.02)."
+            f"The selection model (beyond the study) fits the {selection['n_sessions']:,} "
+            f"sessions with a feed of at least {selection['min_feed']} videos and no repeated "
+            f"video; its ranking noise has sd {selection['noise_sd']:.3f} (score units), its "
+            "intervals are normal, from standard errors clustered by user."
         )
+    if "max_abs_error" in record:
+        errors = f"plain {record['max_abs_error']:.3f}, rank logit "
+        errors += f"{record['rank_logit']['max_abs_error']:.3f}"
+        if "max_abs_error" in selection:
+            errors += f", selection {selection['max_abs_error']:.3f}"
+        lines.append(f"Max |w - w_true|: {errors} (target 0.02).")
     agreement = record.get("ranking_agreement_true_probabilities")
     if agreement:
         parts = [
             f"{name} (max error {agreement[name]['max_abs_error']:.2f}) "
             f"{agreement[name]['top_k_overlap']:.1%}"
-            for name in ("plain w* (GNN)", "rank logit w (GNN)", "complete only", "-negative only")
+            for name in (
+                "plain w* (GNN)",
+                "rank logit w (GNN)",
+                "selection w (GNN)",
+                "complete only",
+                "-negative only",
+            )
             if name in agreement
         ]
         lines.append(
@@ -162,10 +181,15 @@ def weights_section(metrics: Path) -> list[str]:
     if "objective_at_w_true" in diagnosis.get("plain", {}):
         exact, gnn = diagnosis["plain"], diagnosis.get("plain_gnn", {})
         lines.append(
-            "On the platform's exact ranking probabilities (from the truth) the estimators miss "
-            f"too: plain max error {exact['max_abs_error']:.3f} (objective "
+            "On the platform's exact ranking probabilities (from the truth), max errors: "
+            f"plain {exact['max_abs_error']:.3f} (objective "
             f"{exact['objective']:.6g} at its estimate, {exact['objective_at_w_true']:.6g} at "
             f"w_true), rank logit {diagnosis['rank_logit']['max_abs_error']:.3f}"
+            + (
+                f", selection {diagnosis['selection']['max_abs_error']:.3f}"
+                if "selection" in diagnosis
+                else ""
+            )
             + (
                 f"; on the GNN's: objective {gnn['objective']:.6g} at w*, "
                 f"{gnn['objective_at_w_true']:.6g} at w_true."

@@ -220,6 +220,7 @@ HEAD_WEIGHTS_SMALL = {
     "n_boot": 5,
     "boot_grid": 20,
     "boot_refine": 5,
+    "selection_min_feed": 8,  # the tiny platform has few long feeds
 }
 
 
@@ -249,10 +250,18 @@ def test_05_head_weights_notebook(head_weights: dict, trained: Path) -> None:
     assert all(record["ci95"][h][0] <= record["ci95"][h][1] for h in heads)
     assert set(record["w_true"]) == set(heads) and record["n_sessions"] > 100
     assert 0 <= record["rank_logit"]["max_abs_error"] <= 2
+    selection = record["selection"]  # fitted on the feeds of at least 8 videos, no repeat
+    assert selection["min_feed"] == 8 and selection["n_sessions"] >= 30 and selection["converged"]
+    assert sum(abs(v) for v in selection["w"].values()) == pytest.approx(1.0)
+    assert all(lo < selection["w"][h] < hi for h, (lo, hi) in selection["ci95"].items())
+    assert 0 < selection["noise_sd"] and 0 <= selection["max_abs_error"] <= 2
+    assert 0 < selection["share_of_sessions_with_a_repeat"] < 1
+    assert 0 <= record["diagnosis_true_probabilities"]["selection"]["max_abs_error"] <= 2
+    assert "selection w" in record["offline_small_matrix"]
     assert "diagnosis_true_probabilities" in record
     agreement = record["ranking_agreement_true_probabilities"]
     assert 0.5 < agreement["platform_keeps_deterministic_top_k"] <= 1
-    for name in ("plain w* (GNN)", "rank logit w (GNN)", "study w*", "complete only"):
+    for name in ("plain w* (GNN)", "rank logit w (GNN)", "selection w (GNN)", "complete only"):
         assert -1 <= agreement[name]["spearman"] <= 1, name
         assert 0 <= agreement[name]["top_k_overlap"] <= 1, name
     offline = record["offline_small_matrix"]
@@ -309,6 +318,32 @@ def test_06_causal_notebook(head_weights: dict, causal: Path) -> None:
     for name in ("true c_s on projected r(s-1)", "estimated c_s on projected r(s-1)"):
         assert np.isfinite(observable[name]["effect"]) and observable[name]["se"] > 0, name
     assert (causal / "figures" / "06_causal.png").stat().st_size > 10_000
+
+
+def test_06_scores_with_the_selection_estimate_or_names_its_absence(
+    head_weights: dict, trained: Path, tmp_path: Path
+) -> None:
+    """causal.estimator = selection reads 05's selection model; without it, 06 stops at once
+    with the reason (and writes no causal.json)."""
+    record = json.loads((Path(head_weights["metrics_dir"]) / "weights.json").read_text())
+    del record["selection"]["w"]  # as 05 writes it when too few feeds are long
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "weights.json").write_text(json.dumps(record))
+    with pytest.raises(pm.PapermillExecutionError, match="holds no selection estimate"):
+        run_notebook(
+            "06_causal.ipynb",
+            tmp_path / "out",
+            interim_dir=head_weights["interim_dir"],
+            raw_dir=head_weights["raw_dir"],
+            models_dir=head_weights["models_dir"],
+            metrics_dir=str(metrics),
+            figures_dir=str(tmp_path / "figures"),
+            model="gnn_h8",
+            estimator="selection",
+            n_boot=3,
+        )
+    assert not (metrics / "causal.json").exists()
 
 
 def test_residual_measurement_diagnostic_on_the_tiny_data(head_weights: dict, causal: Path) -> None:

@@ -37,6 +37,14 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
         "n_sessions": 4321,
         "w_true": w,
         "rank_logit": {"w": w, "max_abs_error": 0.0},
+        "selection": {
+            "w": {"complete": 0.25, "long": 0.05, "rewatch": 0.0, "negative": -0.7},
+            "ci95": {h: [-0.9, 0.4567] for h in w},
+            "noise_sd": 0.0536,
+            "n_sessions": 1234,
+            "min_feed": 20,
+            "max_abs_error": 0.163,
+        },
         "max_abs_error": 0.0,
         "ranking_agreement_true_probabilities": {
             "platform_keeps_deterministic_top_k": 0.8634,
@@ -55,6 +63,7 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
             },
             "plain_gnn": {"objective": 0.0056942, "objective_at_w_true": 0.0059933},
             "rank_logit": {"max_abs_error": 0.3782},
+            "selection": {"max_abs_error": 0.0113},
         },
     }
     (metrics / "weights.json").write_text(json.dumps(weights))
@@ -97,8 +106,14 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
         "plain w* (GNN) (max error 0.07) 89.8%",
         "(max error 0.55) 94.1%",
         "86.3%",
-        "plain max error 0.677 (objective 0.0052373 at its estimate, 0.005482 at w_true)",
-        "rank logit 0.378; on the GNN's: objective 0.0056942 at w*, 0.0059933 at w_true.",
+        "plain 0.677 (objective 0.0052373 at its estimate, 0.005482 at w_true)",
+        "rank logit 0.378, selection 0.011; on the GNN's: objective 0.0056942 at w*, 0.0059933"
+        " at w_true.",
+        "| w (selection) | 95% CI (selection) | w_true |",
+        "| -0.7000 | [-0.900, 0.457] | -0.5000 |",
+        "fits the 1,234 sessions with a feed of at least 20 videos",
+        "noise has sd 0.054",
+        "Max |w - w_true|: plain 0.000, rank logit 0.000, selection 0.163 (target 0.02).",
         "gnn_h64's final representations, effective rank: users 1.05 (99.1% of the variance on"
         " the first direction, |corr| 0.97 with the log degree); videos of the training graph"
         " 1.04 (99.8% of the variance on the first direction).",

@@ -103,6 +103,7 @@ def check_head_weights(section: Mapping[str, Any]) -> None:
     ]:
         _int_at_least(section, "head_weights", name, low)
     _choice(section, "head_weights", "exclude_seen", ("yes", "no"))
+    _choice(section, "head_weights", "score_position", ("mean", "first"))
 
 
 def check_causal(section: Mapping[str, Any]) -> None:

@@ -140,8 +140,9 @@ def selection_weights(
     n_heads = probs.shape[1]
     sd_tau, sd_alpha = prior_sd
 
-    def bsum(v: np.ndarray) -> np.ndarray:
-        return np.bincount(seg, weights=v, minlength=n_sessions)
+    def bsum(v: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Per session, the sum of ``v``: over all rows, or over ``rows`` (``v`` of theirs)."""
+        return np.bincount(seg if rows is None else seg[rows], weights=v, minlength=n_sessions)
 
     def bsum_heads(v: np.ndarray) -> np.ndarray:  # (S, heads): per session, the sum of v * p
         return _group_sums(seg, v[:, None] * probs, n_sessions)
@@ -150,14 +151,22 @@ def selection_weights(
     # the prior is a quadratic of (beta, tau_s) and the profiled likelihood is smooth)
     p_bar = bsum_heads(y) / bsum(y)[:, None]
 
-    def session_scores(beta: np.ndarray, tau: np.ndarray, alpha: np.ndarray, state: tuple):
-        """The rows' residual, variance and Mills ratio, and each session's penalised scores
-        for (tau, alpha), at the evaluation ``state`` of these parameters."""
-        z, log_cdf, eta = state
+    def session_scores(
+        beta: np.ndarray,
+        tau: np.ndarray,
+        alpha: np.ndarray,
+        state: tuple,
+        rows: np.ndarray | None = None,
+    ):
+        """The residual, variance and Mills ratio of the ``rows`` (all when None), and each
+        session's penalised scores for (tau, alpha) summed over them, at the evaluation
+        ``state`` (of every row) of these parameters."""
+        z, log_cdf, eta = state if rows is None else (a[rows] for a in state)
         pi = expit(eta)
-        r, v, mills = y - pi, pi * (1.0 - pi), _mills_ratio(z, log_cdf)
-        g_tau = -bsum(r * mills) - (tau - p_bar @ beta) / sd_tau**2
-        g_alpha = bsum(r) - alpha / sd_alpha**2
+        r = (y if rows is None else y[rows]) - pi
+        v, mills = pi * (1.0 - pi), _mills_ratio(z, log_cdf)
+        g_tau = -bsum(r * mills, rows) - (tau - p_bar @ beta) / sd_tau**2
+        g_alpha = bsum(r, rows) - alpha / sd_alpha**2
         return r, v, mills, g_tau, g_alpha
 
     def evaluate(
@@ -169,8 +178,7 @@ def selection_weights(
         z = p @ beta - tau[s]
         log_cdf = log_ndtr(z)
         eta = log_cdf + alpha[s]
-        terms = (y if rows is None else y[rows]) * eta - np.logaddexp(0.0, eta)
-        ll = np.bincount(s, weights=terms, minlength=n_sessions)
+        ll = bsum((y if rows is None else y[rows]) * eta - np.logaddexp(0.0, eta), rows)
         ll -= 0.5 * ((tau - p_bar @ beta) / sd_tau) ** 2 + 0.5 * (alpha / sd_alpha) ** 2
         return z, log_cdf, eta, ll
 
@@ -183,20 +191,11 @@ def selection_weights(
         active = np.ones(n_sessions, dtype=bool)
         for _ in range(inner_iterations):
             rows = np.flatnonzero(active[seg])
-            s = seg[rows]
-            pi = expit(eta[rows])
-            r, v = y[rows] - pi, pi * (1.0 - pi)
-            mills = _mills_ratio(z[rows], log_cdf[rows])
-
-            def ssum(values: np.ndarray, s: np.ndarray = s) -> np.ndarray:
-                return np.bincount(s, weights=values, minlength=n_sessions)
-
-            g_t = -ssum(r * mills) - (tau - p_bar @ beta) / sd_tau**2
-            g_a = ssum(r) - alpha / sd_alpha**2
-            h_ta = -ssum(v * mills)
-            h_aa = ssum(v) + 1.0 / sd_alpha**2
-            expected = ssum(v * mills**2) + 1.0 / sd_tau**2
-            observed = expected + ssum(r * mills * (z[rows] + mills))  # -d g_tau / d tau
+            r, v, mills, g_t, g_a = session_scores(beta, tau, alpha, (z, log_cdf, eta), rows)
+            h_ta = -bsum(v * mills, rows)
+            h_aa = bsum(v, rows) + 1.0 / sd_alpha**2
+            expected = bsum(v * mills**2, rows) + 1.0 / sd_tau**2
+            observed = expected + bsum(r * mills * (z[rows] + mills), rows)  # -d g_tau / d tau
             h_tt = np.where((observed > 0) & (observed * h_aa > h_ta**2), observed, expected)
             det = h_tt * h_aa - h_ta**2
             d_t = np.where(active, (h_aa * g_t - h_ta * g_a) / det, 0.0)

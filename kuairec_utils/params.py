@@ -33,6 +33,11 @@ SECTIONS = (
 )
 
 
+# kuairec_utils.selection.JACKKNIFE_MIN_FEED (not imported: checking the parameters needs no
+# scipy; a test keeps the two equal)
+JACKKNIFE_MIN_FEED = 10
+
+
 class ParamError(ValueError):
     """A value of params.yaml that no stage can use; the message names it."""
 
@@ -104,6 +109,17 @@ def check_head_weights(section: Mapping[str, Any]) -> None:
         _int_at_least(section, "head_weights", name, low)
     _choice(section, "head_weights", "exclude_seen", ("yes", "no"))
     _choice(section, "head_weights", "score_position", ("mean", "first"))
+    _choice(section, "head_weights", "selection_bias_correction", ("jackknife", "none"))
+    if (
+        section["selection_bias_correction"] == "jackknife"
+        and section["selection_min_feed"] < JACKKNIFE_MIN_FEED
+    ):
+        raise ParamError(
+            f"params head_weights.selection_bias_correction = 'jackknife' needs "
+            f"head_weights.selection_min_feed of at least {JACKKNIFE_MIN_FEED} (halves of "
+            f"{JACKKNIFE_MIN_FEED // 2} feed videos), got {section['selection_min_feed']}: raise "
+            "it or set the correction to 'none'"
+        )
 
 
 def check_causal(section: Mapping[str, Any]) -> None:

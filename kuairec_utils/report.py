@@ -144,11 +144,21 @@ def weights_section(metrics: Path) -> list[str]:
         f"feed at w* shares {record.get('feed_overlap', float('nan')):.1%} of the observed feed."
     )
     if "w" in selection:
+        correction = ""
+        uncorrected = selection.get("uncorrected")
+        if selection.get("bias_correction") == "jackknife" and uncorrected:
+            correction = ", with the split-panel jackknife's correction of the per-session "
+            correction += "parameters' bias (without it: noise sd "
+            correction += f"{uncorrected['noise_sd']:.3f}"
+            if "w_true" in record:
+                error = max(abs(uncorrected["w"][h] - record["w_true"][h]) for h in HEADS)
+                correction += f", max error {error:.3f}"
+            correction += ")"
         lines.append(
             f"The selection model (beyond the study) fits the {selection['n_sessions']:,} "
             f"sessions with a feed of at least {selection['min_feed']} videos and no repeated "
-            f"video; its ranking noise has sd {selection['noise_sd']:.3f} (score units), its "
-            "intervals are normal, from standard errors clustered by user."
+            f"video{correction}; its ranking noise has sd {selection['noise_sd']:.3f} (score "
+            "units), its intervals are normal, from standard errors clustered by user."
         )
     if "max_abs_error" in record:
         errors = f"plain {record['max_abs_error']:.3f}, rank logit "

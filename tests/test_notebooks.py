@@ -220,7 +220,7 @@ HEAD_WEIGHTS_SMALL = {
     "n_boot": 5,
     "boot_grid": 20,
     "boot_refine": 5,
-    "selection_min_feed": 8,  # the tiny platform has few long feeds
+    "selection_min_feed": 10,  # the tiny platform has few long feeds (the jackknife needs 10)
 }
 
 
@@ -250,8 +250,11 @@ def test_05_head_weights_notebook(head_weights: dict, trained: Path) -> None:
     assert all(record["ci95"][h][0] <= record["ci95"][h][1] for h in heads)
     assert set(record["w_true"]) == set(heads) and record["n_sessions"] > 100
     assert 0 <= record["rank_logit"]["max_abs_error"] <= 2
-    selection = record["selection"]  # fitted on the feeds of at least 8 videos, no repeat
-    assert selection["min_feed"] == 8 and selection["n_sessions"] >= 30 and selection["converged"]
+    selection = record["selection"]  # fitted on the feeds of at least 10 videos, no repeat
+    assert selection["min_feed"] == 10 and selection["n_sessions"] >= 30 and selection["converged"]
+    assert selection["bias_correction"] == "jackknife"  # the default, and its uncorrected fit
+    assert selection["uncorrected"]["w"] != selection["w"]
+    assert 0 < selection["uncorrected"]["noise_sd"]
     assert sum(abs(v) for v in selection["w"].values()) == pytest.approx(1.0)
     assert all(lo < selection["w"][h] < hi for h, (lo, hi) in selection["ci95"].items())
     assert 0 < selection["noise_sd"] and 0 <= selection["max_abs_error"] <= 2

@@ -39,6 +39,9 @@ def test_the_project_params_are_valid(params: dict) -> None:
         ("head_weights", "exclude_seen", True, "head_weights.exclude_seen"),
         ("head_weights", "selection_min_feed", 0, "head_weights.selection_min_feed"),
         ("head_weights", "score_position", "last", "head_weights.score_position"),
+        ("head_weights", "selection_bias_correction", "bootstrap", "head_weights.selection_bias"),
+        # the jackknife's halves need feeds of at least 10 videos
+        ("head_weights", "selection_min_feed", 5, "head_weights.selection_min_feed"),
         ("causal", "estimator", "selektion", "causal.estimator"),
         ("causal", "prior_sd", 0.0, "causal.prior_sd"),
         ("features", "onehot_min_share", 0.7, "features.onehot_min_share"),

@@ -44,6 +44,11 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
             "n_sessions": 1234,
             "min_feed": 20,
             "max_abs_error": 0.163,
+            "bias_correction": "jackknife",
+            "uncorrected": {
+                "w": {"complete": 0.2, "long": 0.1, "rewatch": -0.1, "negative": -0.6},
+                "noise_sd": 0.0444,
+            },
         },
         "max_abs_error": 0.0,
         "ranking_agreement_true_probabilities": {
@@ -113,6 +118,8 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
         "| -0.7000 | [-0.900, 0.457] | -0.5000 |",
         "fits the 1,234 sessions with a feed of at least 20 videos",
         "noise has sd 0.054",
+        "no repeated video, with the split-panel jackknife's correction of the per-session"
+        " parameters' bias (without it: noise sd 0.044, max error 0.100); its ranking",
         "Max |w - w_true|: plain 0.000, rank logit 0.000, selection 0.163 (target 0.02).",
         "gnn_h64's final representations, effective rank: users 1.05 (99.1% of the variance on"
         " the first direction, |corr| 0.97 with the log degree); videos of the training graph"

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kuairec_utils.selection import selection_weights
+from kuairec_utils.selection import (
+    JACKKNIFE_MIN_FEED,
+    jackknife_selection_weights,
+    selection_weights,
+    split_halves,
+)
 
 W = np.array([0.22, 0.10, -0.02, -0.66])
 
@@ -100,3 +105,63 @@ def test_bad_input_is_named() -> None:
         selection_weights(probs, session[:-1], feed)
     with pytest.raises(ValueError, match="start"):
         selection_weights(probs, session, feed, start=np.array([1.0, np.inf, 0.0, 0.0]))
+
+
+def long_feeds(
+    n_sessions: int, w: np.ndarray, sigma: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Like ``platform_feeds``, with feeds of 20-59 videos from pools of at least 100 and 100
+    others per session: the regime of 05's selection model."""
+    rng = np.random.default_rng(seed)
+    probs, session, feed = [], [], []
+    for s in range(n_sessions):
+        k = int(rng.integers(20, 60))
+        pool = _draw(rng, max(100, 3 * k))
+        top = np.argsort(-(pool @ w + sigma * rng.normal(size=len(pool))))[:k]
+        probs += [pool[top], _draw(rng, 100)]
+        session.append(np.full(k + 100, s))
+        feed.append(np.r_[np.ones(k, dtype=bool), np.zeros(100, dtype=bool)])
+    return np.concatenate(probs), np.concatenate(session), np.concatenate(feed)
+
+
+def test_split_halves_deal_each_sessions_feed_and_others_evenly() -> None:
+    session = np.repeat([0, 1, 2], [7, 12, 5])
+    in_feed = np.r_[np.arange(7) < 3, np.arange(12) < 8, np.arange(5) < 1]
+    half_a = split_halves(session, in_feed, seed=3)
+    for s in range(3):
+        for flag in (True, False):
+            rows = (session == s) & (in_feed == flag)
+            assert half_a[rows].sum() == (rows.sum() + 1) // 2  # A first, then alternately
+    # which rows go where is random, by the seed
+    assert not np.array_equal(half_a, split_halves(session, in_feed, seed=4))
+    assert np.array_equal(half_a, split_halves(session, in_feed, seed=3))
+
+
+def test_jackknife_removes_the_per_session_parameters_bias() -> None:
+    """The fitted thresholds and intercepts of long feeds still bias the noise sd down (0.074
+    for a true 0.08 here); the split-panel jackknife takes the bias out and keeps w."""
+    for seed in (0, 1):
+        probs, session, feed = long_feeds(600, W, sigma=0.08, seed=seed)
+        cluster = session // 3
+        est = jackknife_selection_weights(probs, session, feed, cluster=cluster, seed=seed)
+        full = est.uncorrected
+        assert full is not None and full.converged and est.converged
+        assert np.array_equal(full.beta, selection_weights(probs, session, feed, cluster).beta)
+        assert abs(est.noise_sd - 0.08) < abs(full.noise_sd - 0.08)
+        assert full.noise_sd < 0.078 < est.noise_sd < 0.09
+        assert np.abs(est.w - W).max() < 0.02 and np.abs(est.w).sum() == pytest.approx(1.0)
+        assert np.all(est.w_se > 0) and np.array_equal(est.cov_beta, full.cov_beta)
+
+
+def test_jackknife_refuses_short_feeds_and_bad_splits() -> None:
+    probs, session, feed = platform_feeds(60, W, sigma=0.08, seed=5)  # feeds of 3-29 videos
+    with pytest.raises(ValueError, match=f"at least {JACKKNIFE_MIN_FEED} videos"):
+        jackknife_selection_weights(probs, session, feed)
+    with pytest.raises(ValueError, match="n_splits"):
+        jackknife_selection_weights(*long_feeds(5, W, 0.08, seed=0), n_splits=0)
+
+
+def test_params_check_the_jackknife_feed_minimum_of_the_selection_module() -> None:
+    from kuairec_utils import params
+
+    assert params.JACKKNIFE_MIN_FEED == JACKKNIFE_MIN_FEED

@@ -19,12 +19,18 @@ noisy score passes a fixed threshold, the pool's K-th largest true score), each 
 others drawn like 05's (by that day's ``show_cnt``, without the feed and the user's earlier
 videos). The logs play no part there, so what the model misses is the model's.
 
+``--references`` (simulated data) asks what error a perfect value model would leave: the exact
+probabilities again, but at the fatigue of the position 05 scores the candidates at (the
+training mean of log(1 + position)), with the user's mean selectivity in place of the session's
+own (its shock no model can foresee), and both. ``--jackknife`` fits with 05's bias correction.
+
 Evaluation only: nothing of the pipeline reads what it prints. Run after ``make repro``; every
 ``--every``-th session (8 by default: about 3 minutes on 2 cores; ``--resimulate`` 20 by
 default, about 3 minutes). Sessions whose feed shows a video the user was shown in an earlier
 session are left out (``selection.sessions_with_repeats``) unless ``--keep-repeats``::
 
     .venv/bin/python diagnostics/selection_model.py [--every 8] [--k-range 1 33] [--keep-repeats]
+        [--jackknife] [--references]
     .venv/bin/python diagnostics/selection_model.py --resimulate [--every 20]
 """
 
@@ -49,7 +55,11 @@ from kuairec_utils.evaluation import (
 from kuairec_utils.feeds import daily_show_matrix, session_feeds
 from kuairec_utils.heads import HEADS
 from kuairec_utils.kuairec import read_table
-from kuairec_utils.selection import selection_weights, sessions_with_repeats
+from kuairec_utils.selection import (
+    jackknife_selection_weights,
+    selection_weights,
+    sessions_with_repeats,
+)
 from kuairec_utils.simulate import ranking_score
 from kuairec_utils.weights import sample_candidates
 
@@ -61,15 +71,22 @@ def fit_row(
     in_feed: np.ndarray,
     users: np.ndarray,
     w_true: np.ndarray | None,
+    jackknife: bool = False,
 ) -> dict:
-    """One printed row: the selection model's w, standard errors, noise sd and error."""
+    """One printed row: the selection model's w, standard errors, noise sd and error (with
+    ``jackknife``: the bias-corrected fit, and the uncorrected one's error)."""
     tic = time.perf_counter()
-    est = selection_weights(probs, session, in_feed, cluster=users)
+    if jackknife:
+        est = jackknife_selection_weights(probs, session, in_feed, cluster=users)
+    else:
+        est = selection_weights(probs, session, in_feed, cluster=users)
     row = {"feeds / probabilities": name, **dict(zip(HEADS, np.round(est.w, 3), strict=True))}
     row["se"] = " ".join(f"{v:.3f}" for v in est.w_se)
     row["noise sd"] = round(est.noise_sd, 4)
     if w_true is not None:
         row["max error"] = round(float(np.abs(est.w - w_true).max()), 3)
+        if est.uncorrected is not None:
+            row["uncorrected"] = round(float(np.abs(est.uncorrected.w - w_true).max()), 3)
     row |= {"sessions": est.n_sessions, "converged": est.converged}
     row["seconds"] = round(time.perf_counter() - tic)
     print(pd.DataFrame([row]).to_string(index=False), flush=True)
@@ -175,6 +192,17 @@ def main(argv: list[str] | None = None) -> int:
         help="draw the chosen sessions' feeds again from the exact probabilities (simulated data)",
     )
     parser.add_argument("--seed", type=int, default=0, help="of --resimulate's draws")
+    parser.add_argument(
+        "--jackknife",
+        action="store_true",
+        help="with the split-panel jackknife's bias correction (05's default; feeds of 10+)",
+    )
+    parser.add_argument(
+        "--references",
+        action="store_true",
+        help="also the exact probabilities a value model could learn at best (simulated data): "
+        "at the fatigue of the mean position, with the user's mean selectivity, and both",
+    )
     parser.add_argument("--interim", default="data/interim")
     parser.add_argument("--raw", default="data/raw")
     parser.add_argument("--models", default="models")
@@ -185,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--every must be at least 1, got {every}")
     interim, raw = resolve(args.interim), resolve(args.raw)
     models, metrics = resolve(args.models), resolve(args.metrics)
-    if args.resimulate and not has_ground_truth(raw):
-        parser.error(f"--resimulate needs the simulator's ground truth under {raw}")
+    for flag in ("resimulate", "references"):
+        if getattr(args, flag) and not has_ground_truth(raw):
+            parser.error(f"--{flag} needs the simulator's ground truth under {raw}")
 
     interactions = pd.read_parquet(interim / "interactions.parquet")
     sessions = session_feeds(interactions)
@@ -217,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = []
     if args.resimulate:
         for name, fields in resimulate(raw, sessions, pick, first_row, args.seed).items():
-            lines.append(fit_row(name, *fields, w_true))
+            lines.append(fit_row(name, *fields, w_true, args.jackknife))
     else:
         items, valid = cache["items"][pick], cache["valid"][pick]
         rows, slots = np.nonzero(valid)
@@ -229,11 +258,34 @@ def main(argv: list[str] | None = None) -> int:
                 raw / GROUND_TRUTH_SUBDIR / "big_matrix_truth.parquet",
                 columns=[*HABIT_COLUMNS, "is_duplicate"],
             )
+            query = (users, item_ids[items[rows, slots]], first_row[pick][rows])
             candidates["logged, exact (from the truth)"] = true_candidate_probabilities(
-                raw, users, item_ids[items[rows, slots]], first_row[pick][rows], truth=truth
+                raw, *query, truth=truth
             )
+            if args.references:
+                # what the value model can learn at best: 05 scores the candidates at the
+                # training mean of log(1 + position), whose fatigue the platform's
+                # position-free probabilities do not carry; and no model foresees the
+                # session's own selectivity shock
+                cfg, _ = simulated_world(raw)
+                train = interactions["split"] == "train"
+                fatigue = cfg.fatigue_per_log_position * float(
+                    np.log1p(interactions.loc[train, "position"]).mean()
+                )
+                for label, shift, threshold in [
+                    ("fatigue at the mean position", -fatigue, "session"),
+                    ("the user's mean selectivity", 0.0, "user"),
+                    ("both", -fatigue, "user"),
+                ]:
+                    candidates[f"logged, exact, {label}"] = true_candidate_probabilities(
+                        raw,
+                        *query,
+                        truth=truth,
+                        utility_shift=shift,
+                        selectivity=threshold,
+                    )
         for name, probs in candidates.items():
-            lines.append(fit_row(name, probs, rows, in_feed, users, w_true))
+            lines.append(fit_row(name, probs, rows, in_feed, users, w_true, args.jackknife))
     which = "all sessions" if args.keep_repeats else "the sessions without a repeated video"
     lengths = "" if args.k_range == (1, 10**9) else f" with {lo}..{hi} videos"
     print(f"\nthe selection model on every {every}-th of {which}{lengths}:")

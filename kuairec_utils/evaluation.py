@@ -245,6 +245,8 @@ def true_candidate_probabilities(
     video_id: np.ndarray,
     first_raw_row: np.ndarray,
     truth: pd.DataFrame | None = None,
+    utility_shift: float = 0.0,
+    selectivity: str = "session",
 ) -> np.ndarray:
     """The heads' true position-free probabilities of showing ``video_id`` to ``user_id`` at the
     start of a session whose first big-matrix row is ``first_raw_row`` (all (n,) arrays), (n, 4):
@@ -254,7 +256,14 @@ def true_candidate_probabilities(
     seed), takes the session's selectivity from the truth table and the user's habit for the
     video's category at the session's start from ``habit_records``. ``truth``: the truth table
     (at least ``HABIT_COLUMNS`` and ``is_duplicate``) when the caller has read it already.
+
+    Diagnoses ask what a value model that cannot know everything the platform knew would see:
+    ``utility_shift`` is added to every utility (e.g. minus the fatigue at a typical position),
+    and ``selectivity="user"`` puts the user's mean threshold in place of the session's own
+    (whose shock no model can foresee).
     """
+    if selectivity not in ("session", "user"):
+        raise ValueError(f"selectivity must be 'session' or 'user', got {selectivity!r}")
     from kuairec_utils.simulate import head_probabilities, static_utility
 
     cfg, world = simulated_world(raw_dir)
@@ -271,6 +280,9 @@ def true_candidate_probabilities(
     first = np.asarray(first_raw_row)
     u, v = _world_rows(world, np.asarray(user_id), np.asarray(video_id))
     habit = habit_at(records, u, world.video_category[v], truth["session_id"].to_numpy()[first])
-    utility = static_utility(cfg, world, u, v) + cfg.habit_weight * habit
-    selectivity = truth["selectivity"].to_numpy()[first]
-    return head_probabilities(cfg, utility, selectivity, world.video_duration_ms[v])[0]
+    utility = static_utility(cfg, world, u, v) + cfg.habit_weight * habit + utility_shift
+    if selectivity == "session":
+        threshold = truth["selectivity"].to_numpy()[first]
+    else:
+        threshold = world.user_selectivity[u]
+    return head_probabilities(cfg, utility, threshold, world.video_duration_ms[v])[0]

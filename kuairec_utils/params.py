@@ -103,6 +103,7 @@ def check_head_weights(section: Mapping[str, Any]) -> None:
         ("boot_refine", 0),
         ("max_query_rows", 1),
         ("selection_min_feed", 1),
+        ("selection_splits", 1),
         ("offline_k", 1),
         ("n_jobs", 1),
     ]:

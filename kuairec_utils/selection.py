@@ -10,7 +10,7 @@ synthetic feeds whose head probabilities vary independently. On the simulated pl
 the four heads follow one utility index, the incidental parameters (a threshold and an
 intercept per session) bias it on short feeds; on the feeds of at least 20 videos it recovers
 w within 0.022 from the exact probabilities (05, all 10,507 such sessions; every 8th of them,
-``diagnostics/selection_model.py --k-range 20 1000``: 0.011), and within 0.013 with the
+``diagnostics/selection_model.py --k-range 20 1000``: 0.011), and within 0.011 with the
 split-panel jackknife's bias correction (``jackknife_selection_weights``, 05's default; the
 README's head-weights paragraph gives the figures).
 """
@@ -368,12 +368,16 @@ def jackknife_selection_weights(
     and intercept (the case-control argument holds for any sampling share), which is what the
     correction needs. It needs feeds of at least ``JACKKNIFE_MIN_FEED`` videos: on shorter ones
     a half often separates perfectly and its fit runs off. On the simulated platform's long feeds (at least 20 videos) and their exact
-    probabilities it takes the error from 0.022 to 0.005 and the noise sd from 0.072 to 0.084
+    probabilities it takes the error from 0.022 to 0.011 and the noise sd from 0.072 to 0.083
     (w_true's platform: 0.08).
 
-    The standard errors are the full fit's (clustered sandwich; the correction changes the bias,
-    not the first-order variance), by the delta method at the corrected beta. ``uncorrected``
-    holds the full fit.
+    The correction depends on the random split: on the GNN's probabilities of the default run,
+    one split's corrected rewatch weight moves by about 0.01 from one split to the next, as
+    much as its standard error's half. Averaging over ``n_splits`` splits shrinks that noise,
+    and with two or more its remaining part (the splits' covariance over ``n_splits``) is added
+    to the full fit's covariance (the clustered sandwich: the correction changes the bias, not
+    the first-order variance). The standard errors follow by the delta method at the corrected
+    beta. ``uncorrected`` holds the full fit.
     """
     if isinstance(n_splits, bool) or not isinstance(n_splits, int) or n_splits < 1:
         raise ValueError(f"n_splits must be a positive integer, got {n_splits!r}")
@@ -401,8 +405,13 @@ def jackknife_selection_weights(
                     **options,
                 )
             )
-    beta = 2.0 * full.beta - np.mean([h.beta for h in halves], axis=0)
-    w, w_se = _w_and_se(beta, full.cov_beta)
+    pairs = zip(halves[::2], halves[1::2], strict=True)
+    per_split = np.array([(a.beta + b.beta) / 2.0 for a, b in pairs])
+    beta = 2.0 * full.beta - per_split.mean(axis=0)
+    cov_beta = full.cov_beta
+    if n_splits > 1:  # the random split's own noise, which the average leaves
+        cov_beta = cov_beta + np.cov(per_split, rowvar=False, ddof=1) / n_splits
+    w, w_se = _w_and_se(beta, cov_beta)
     return SelectionEstimate(
         w=w,
         noise_sd=1.0 / float(np.abs(beta).sum()),
@@ -411,7 +420,7 @@ def jackknife_selection_weights(
         n_sessions=full.n_sessions,
         converged=full.converged and all(h.converged for h in halves),
         iterations=full.iterations + sum(h.iterations for h in halves),
-        cov_beta=full.cov_beta,
+        cov_beta=cov_beta,
         w_se=w_se,
         uncorrected=full,
     )

@@ -221,6 +221,7 @@ HEAD_WEIGHTS_SMALL = {
     "boot_grid": 20,
     "boot_refine": 5,
     "selection_min_feed": 10,  # the tiny platform has few long feeds (the jackknife needs 10)
+    "selection_splits": 2,
 }
 
 
@@ -252,7 +253,7 @@ def test_05_head_weights_notebook(head_weights: dict, trained: Path) -> None:
     assert 0 <= record["rank_logit"]["max_abs_error"] <= 2
     selection = record["selection"]  # fitted on the feeds of at least 10 videos, no repeat
     assert selection["min_feed"] == 10 and selection["n_sessions"] >= 30 and selection["converged"]
-    assert selection["bias_correction"] == "jackknife"  # the default, and its uncorrected fit
+    assert selection["bias_correction"] == "jackknife" and selection["splits"] == 2
     assert selection["uncorrected"]["w"] != selection["w"]
     assert 0 < selection["uncorrected"]["noise_sd"]
     assert sum(abs(v) for v in selection["w"].values()) == pytest.approx(1.0)

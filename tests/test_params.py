@@ -40,6 +40,7 @@ def test_the_project_params_are_valid(params: dict) -> None:
         ("head_weights", "selection_min_feed", 0, "head_weights.selection_min_feed"),
         ("head_weights", "score_position", "last", "head_weights.score_position"),
         ("head_weights", "selection_bias_correction", "bootstrap", "head_weights.selection_bias"),
+        ("head_weights", "selection_splits", 0, "head_weights.selection_splits"),
         # the jackknife's halves need feeds of at least 10 videos
         ("head_weights", "selection_min_feed", 5, "head_weights.selection_min_feed"),
         ("causal", "estimator", "selektion", "causal.estimator"),

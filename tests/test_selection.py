@@ -165,3 +165,14 @@ def test_params_check_the_jackknife_feed_minimum_of_the_selection_module() -> No
     from kuairec_utils import params
 
     assert params.JACKKNIFE_MIN_FEED == JACKKNIFE_MIN_FEED
+
+
+def test_averaged_splits_add_their_own_noise_to_the_covariance() -> None:
+    probs, session, feed = long_feeds(200, W, sigma=0.08, seed=7)
+    one = jackknife_selection_weights(probs, session, feed, seed=1)
+    three = jackknife_selection_weights(probs, session, feed, seed=1, n_splits=3)
+    assert np.array_equal(one.cov_beta, one.uncorrected.cov_beta)  # one split: no spread to see
+    extra = three.cov_beta - three.uncorrected.cov_beta
+    assert np.all(np.linalg.eigvalsh(extra) >= -1e-12) and np.trace(extra) > 0
+    assert not np.array_equal(one.beta, three.beta)  # the first split is one of the three
+    assert np.abs(three.w - W).max() < 0.03

@@ -382,8 +382,9 @@ def jackknife_selection_weights(
     if isinstance(n_splits, bool) or not isinstance(n_splits, int) or n_splits < 1:
         raise ValueError(f"n_splits must be a positive integer, got {n_splits!r}")
     session, in_feed = np.asarray(session), np.asarray(in_feed, dtype=bool)
-    n_feed = np.bincount(np.unique(session, return_inverse=True)[1], weights=in_feed)
-    fitted = n_feed[n_feed > 0]  # sessions without a feed video are left out anyway
+    group = np.unique(session, return_inverse=True)[1]
+    n_feed, n_all = np.bincount(group, weights=in_feed), np.bincount(group)
+    fitted = n_feed[(n_feed > 0) & (n_feed < n_all)]  # the rest are left out anyway
     if len(fitted) and fitted.min() < JACKKNIFE_MIN_FEED:
         raise ValueError(
             f"the split-panel jackknife needs feeds of at least {JACKKNIFE_MIN_FEED} videos "

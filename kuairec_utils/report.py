@@ -228,6 +228,17 @@ def causal_section(metrics: Path) -> list[str]:
             ["r(s-1), instrumented", iv["effect"], iv["se"], str([round(v, 3) for v in iv["ci95"]])]
         )
     rows.append(["r(s+1), placebo", record["placebo"]["effect"], record["placebo"]["se"], ""])
+    held = record.get("feed_index_held")
+    if held:  # a robustness check: clustered standard errors, no bootstrap
+        rows.append(["r(s-1), naive, the feed's mean index held", held["effect"], held["se"], ""])
+        rows.append(
+            [
+                "r(s-1), instrumented, the feed's mean index held",
+                held["effect_iv"],
+                held["se_iv"],
+                "",
+            ]
+        )
     lines = ["## Does a worse feed raise the next session's selectivity?", ""]
     lines += _table(["treatment", "effect", "se", "95% CI (bootstrap)"], rows)
     lines += ["", f"{record['n_sessions']:,} sessions with a previous session."]
@@ -238,7 +249,13 @@ def causal_section(metrics: Path) -> list[str]:
         fit = truth["true residual, estimated c_s"]
         lines.append(
             f"With the simulator's true residual in place of the measured one (and the estimated "
-            f"c_s): {_fmt(fit['effect'])} (se {_fmt(fit['se'])})."
+            f"c_s): {_fmt(fit['effect'])} (se {_fmt(fit['se'])})"
+            + (
+                f"; with the feed's mean index held too: {_fmt(held_fit['effect'])} (se "
+                f"{_fmt(held_fit['se'])})."
+                if (held_fit := truth.get("true residual, estimated c_s, feed's index held"))
+                else "."
+            )
         )
     diagnosis = record.get("evaluation", {}).get("diagnosis")
     if diagnosis:

@@ -309,9 +309,13 @@ def test_06_causal_notebook(head_weights: dict, causal: Path) -> None:
     assert record["ci95"][0] <= record["ci95"][1] and record["se"] > 0
     assert np.isfinite(record["effect"]) and np.isfinite(record["placebo"]["effect"])
     assert record["n_sessions"] > 50
+    held = record["feed_index_held"]  # the variant with the feed's mean index as a control
+    assert all(np.isfinite(held[k]) for k in ("effect", "effect_iv"))
+    assert held["se"] > 0 and held["se_iv"] > 0 and held["effect"] != record["effect"]
     assert set(record["evaluation"]["with_the_truth"]) == {
         "true residual, estimated c_s",
         "true residual, true c_s",
+        "true residual, estimated c_s, feed's index held",
     }
     diagnosis = record["evaluation"]["diagnosis"]
     assert -1 <= diagnosis["corr_residual_true_within_user"] <= 1

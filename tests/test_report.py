@@ -79,8 +79,12 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
         "n_sessions": 999,
         "effect_true": -5.0,
         "placebo": {"effect": 0.1, "se": 0.4},
+        "feed_index_held": {"effect": -0.6437, "se": 0.2, "effect_iv": -1.2734, "se_iv": 0.28},
         "evaluation": {
-            "with_the_truth": {"true residual, estimated c_s": {"effect": -4.6543, "se": 0.3}},
+            "with_the_truth": {
+                "true residual, estimated c_s": {"effect": -4.6543, "se": 0.3},
+                "true residual, estimated c_s, feed's index held": {"effect": -4.3471, "se": 0.29},
+            },
             "diagnosis": {
                 "corr_residual_true_within_user": 0.0281,
                 "true c_s on measured r(s-1)": {"effect": -0.1262, "se": 0.06},
@@ -124,6 +128,12 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
         "gnn_h64's final representations, effective rank: users 1.05 (99.1% of the variance on"
         " the first direction, |corr| 0.97 with the log degree); videos of the training graph"
         " 1.04 (99.8% of the variance on the first direction).",
+    ):
+        assert expected in text, expected
+    for expected in (
+        "| r(s-1), naive, the feed's mean index held | -0.6437 | 0.2000 |  |",
+        "(se 0.3000); with the feed's mean index held too: -4.3471 (se 0.2900).",
+        "| r(s-1), instrumented, the feed's mean index held | -1.2734 | 0.2800 |  |",
     ):
         assert expected in text, expected
     for expected in ("-4.6543", "0.028 with the true one", "-0.1262", "3.0134", "19.2%", "-5.0261"):

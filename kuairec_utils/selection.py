@@ -381,7 +381,8 @@ def jackknife_selection_weights(
     """
     if isinstance(n_splits, bool) or not isinstance(n_splits, int) or n_splits < 1:
         raise ValueError(f"n_splits must be a positive integer, got {n_splits!r}")
-    session, in_feed = np.asarray(session), np.asarray(in_feed, dtype=bool)
+    probs, session, in_feed = np.asarray(probs), np.asarray(session), np.asarray(in_feed, bool)
+    cluster = None if cluster is None else np.asarray(cluster)
     group = np.unique(session, return_inverse=True)[1]
     n_feed, n_all = np.bincount(group, weights=in_feed), np.bincount(group)
     fitted = n_feed[(n_feed > 0) & (n_feed < n_all)]  # the rest are left out anyway
@@ -399,10 +400,10 @@ def jackknife_selection_weights(
         for rows in (half_a, ~half_a):
             halves.append(
                 selection_weights(
-                    np.asarray(probs)[rows],
-                    np.asarray(session)[rows],
-                    np.asarray(in_feed)[rows],
-                    cluster=None if cluster is None else np.asarray(cluster)[rows],
+                    probs[rows],
+                    session[rows],
+                    in_feed[rows],
+                    cluster=None if cluster is None else cluster[rows],
                     **options,
                 )
             )

@@ -23,16 +23,23 @@ def _draw(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def platform_feeds(
-    n_sessions: int, w: np.ndarray, sigma: float, seed: int = 0, n_others: int = 60
+    n_sessions: int,
+    w: np.ndarray,
+    sigma: float,
+    seed: int = 0,
+    n_others: int = 60,
+    k_range: tuple[int, int] = (3, 30),
+    pool_min: int = 40,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The platform of the model: each session's feed is the top K of a pool of 3K (at least
-    40) candidates by ``w . p + N(0, sigma^2)``; the others are a fresh sample of the pool's
-    distribution. Returns the candidates' probabilities, sessions and feed flags."""
+    """The platform of the model: each session's feed is the top K (drawn from ``k_range``,
+    the upper end excluded) of a pool of 3K (at least ``pool_min``) candidates by ``w . p +
+    N(0, sigma^2)``; the others are a fresh sample of the pool's distribution. Returns the
+    candidates' probabilities, sessions and feed flags."""
     rng = np.random.default_rng(seed)
     probs, session, feed = [], [], []
     for s in range(n_sessions):
-        k = int(rng.integers(3, 30))
-        pool = _draw(rng, max(40, 3 * k))
+        k = int(rng.integers(*k_range))
+        pool = _draw(rng, max(pool_min, 3 * k))
         top = np.argsort(-(pool @ w + sigma * rng.normal(size=len(pool))))[:k]
         probs += [pool[top], _draw(rng, n_others)]
         session.append(np.full(k + n_others, s))
@@ -110,18 +117,9 @@ def test_bad_input_is_named() -> None:
 def long_feeds(
     n_sessions: int, w: np.ndarray, sigma: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Like ``platform_feeds``, with feeds of 20-59 videos from pools of at least 100 and 100
-    others per session: the regime of 05's selection model."""
-    rng = np.random.default_rng(seed)
-    probs, session, feed = [], [], []
-    for s in range(n_sessions):
-        k = int(rng.integers(20, 60))
-        pool = _draw(rng, max(100, 3 * k))
-        top = np.argsort(-(pool @ w + sigma * rng.normal(size=len(pool))))[:k]
-        probs += [pool[top], _draw(rng, 100)]
-        session.append(np.full(k + 100, s))
-        feed.append(np.r_[np.ones(k, dtype=bool), np.zeros(100, dtype=bool)])
-    return np.concatenate(probs), np.concatenate(session), np.concatenate(feed)
+    """``platform_feeds`` with feeds of 20-59 videos from pools of at least 100 and 100 others
+    per session: the regime of 05's selection model."""
+    return platform_feeds(n_sessions, w, sigma, seed, n_others=100, k_range=(20, 60), pool_min=100)
 
 
 def test_split_halves_deal_each_sessions_feed_and_others_evenly() -> None:

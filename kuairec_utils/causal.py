@@ -389,6 +389,88 @@ def session_thresholds(
     return selectivity_mle(session_index, y, covariates, prior_sd, start=start)
 
 
+WATCH_DEPTH_COVARIATES: tuple[str, ...] = ("x", "log_duration", "log_position")
+
+
+@dataclass
+class WatchDepthFit:
+    """Each session's quality offset from the watch depth of its videos that were not skipped."""
+
+    offset: np.ndarray  # (S,) a_s on the threshold model's scale, centred over the sessions
+    se: np.ndarray  # (S,) its standard error (the offsets' spread where nothing was watched)
+    slopes: np.ndarray  # (3,) log watch_ratio on WATCH_DEPTH_COVARIATES, within session
+    scale: float  # threshold units per log watch_ratio unit: b / slopes[0]
+    residual_sd: float  # sd of log watch_ratio around its session mean and the slopes
+    n_watched: np.ndarray  # (S,) rows of each session that were not quick skips
+
+
+def watch_depth_offsets(
+    rows: pd.DataFrame, session_index: np.ndarray, n_sessions: int, slope_b: float
+) -> WatchDepthFit:
+    """The part of each feed's quality that the value model's index misses, measured by how
+    deeply the user watched the videos of the session that were not quick skips.
+
+    The threshold model reads a session's skips against the index: ``P(skip) = sigmoid(c_s -
+    m_i)`` with the utility ``m_i = b x_i + a_s + e_i``. If the feed is better or worse than the
+    index says by a common ``a_s`` (the platform ranks with what it knows of the session, which the
+    value model does not), the skips alone identify only ``c_s - a_s``. The watch depth of the
+    videos that were not skipped rises with the same utility and does not depend on the
+    threshold: within session, ``log watch_ratio = s_x x_i + s_d log(duration) + s_p log(1 +
+    position) + alpha_s + noise``. The session effect ``alpha_s`` measures ``a_s`` in log
+    watch_ratio units; the two slopes on ``x`` convert it to the threshold's scale,
+    ``a_s = alpha_s * b / s_x``, and ``c_s = (c_s - a_s) + a_s``. Both slopes are b times the
+    utility's effect (on not skipping, on the depth), so ``b / s_x`` must be positive: a value
+    model whose index the skips and the depth read in opposite directions is refused.
+
+    rows: ``x``, ``negative`` (0/1), ``watch_ratio``, ``video_duration_ms``, ``position``
+    session_index: (n,) 0..n_sessions-1, each row's session
+    slope_b: ``b``, the threshold model's slope on ``x`` (``SelectivityFit.slopes[0]``)
+
+    The offsets are centred on their mean over the sessions with a watched video (the fixed
+    effects absorb a constant). A session whose videos were all skipped gets offset 0 and, as
+    its standard error, the offsets' spread over sessions. Conditioning on not skipping selects
+    on the utility a little (more so in a more selective session), which the two-step estimate
+    leaves in: it is what separates it from a joint likelihood of skips and watch depth.
+    """
+    session_index = np.asarray(session_index, dtype=np.int64)
+    ratio = rows["watch_ratio"].to_numpy(dtype=np.float64)
+    duration_s = rows["video_duration_ms"].to_numpy(dtype=np.float64) / 1000.0
+    z = np.column_stack(
+        [
+            rows["x"].to_numpy(dtype=np.float64),
+            np.log(np.where(duration_s > 0, duration_s, np.nan)),
+            np.log1p(rows["position"].to_numpy(dtype=np.float64)),
+        ]
+    )
+    watched = (rows["negative"].to_numpy() == 0) & (ratio > 0) & np.isfinite(z).all(axis=1)
+    if not watched.any():
+        raise ValueError("no row was watched (not a quick skip, watch_ratio > 0): no watch depth")
+    sess, y, z = session_index[watched], np.log(ratio[watched]), z[watched]
+    n_watched = np.bincount(sess, minlength=n_sessions)
+
+    def session_mean(values: np.ndarray) -> np.ndarray:
+        return np.bincount(sess, weights=values, minlength=n_sessions) / np.maximum(n_watched, 1)
+
+    within = np.column_stack([v - session_mean(v)[sess] for v in (y, *z.T)])
+    slopes = np.linalg.lstsq(within[:, 1:], within[:, 0], rcond=None)[0]
+    scale = float(slope_b / slopes[0]) if slopes[0] != 0 else np.nan
+    if not scale > 0:  # both slopes are b times how the utility moves skips and depth
+        raise ValueError(
+            f"the skips and the watch depth disagree on the engagement index's direction (slope "
+            f"{slope_b:.3g} in the threshold model, {slopes[0]:.3g} in log watch_ratio within "
+            "session): the quality offset is undefined; set causal.quality_offset: none"
+        )
+    residual = within[:, 0] - within[:, 1:] @ slopes
+    dof = max(len(y) - int((n_watched > 0).sum()) - len(slopes), 1)
+    residual_sd = float(np.sqrt(np.sum(residual**2) / dof))
+    alpha = session_mean(y - z @ slopes)
+    seen = n_watched > 0
+    offset = np.where(seen, (alpha - alpha[seen].mean()) * scale, 0.0)
+    spread = float(np.std(offset[seen])) if seen.sum() > 1 else abs(scale) * residual_sd
+    se = np.where(seen, abs(scale) * residual_sd / np.sqrt(np.maximum(n_watched, 1)), spread)
+    return WatchDepthFit(offset, se, slopes, scale, residual_sd, n_watched)
+
+
 def bootstrap_effects(
     sessions: pd.DataFrame,
     rows: pd.DataFrame,
@@ -399,6 +481,7 @@ def bootstrap_effects(
     n_boot: int,
     seed: int,
     progress: bool = False,
+    watch_depth: bool = False,
 ) -> dict[str, np.ndarray]:
     """A bootstrap over users that repeats the selectivity step, as the treatment and the
     outcome are both estimated.
@@ -410,14 +493,17 @@ def bootstrap_effects(
     (name -> ``effect_regression``'s keyword arguments besides the frame and the outcome ``c``,
     whose coefficient ``fe_coefficient`` computes;
     ``weights="precision"`` weights by the replicate's own precisions). ``row_session`` gives
-    each row of ``rows`` its row of ``sessions``. Returns each regression's effects, (n_boot,).
+    each row of ``rows`` its row of ``sessions``. With ``watch_depth``, each replicate also
+    measures the feeds' quality offsets again (``watch_depth_offsets``, with its own slopes) and
+    adds them to its ``c_s``, as 06 does. Returns each regression's effects, (n_boot,).
 
     The replicates run in turn: forked worker processes hung in pyfixest when the replicates
     used it (a thread pool of the parent does not survive the fork), and spawned ones would copy
     the rows to every worker.
     """
     rng = np.random.default_rng(seed)
-    rows = rows[["x", "position", "negative"]]  # what session_thresholds reads: less to copy
+    read = ["x", "position", "negative"]  # what session_thresholds reads: less to copy
+    rows = rows[read + ["watch_ratio", "video_duration_ms"] if watch_depth else read]
     user_sessions = sessions.groupby("user_id").indices  # user -> rows of ``sessions``
     user_list = np.array(sorted(user_sessions))
     row_groups = pd.Series(np.arange(len(rows))).groupby(np.asarray(row_session)).indices
@@ -434,6 +520,10 @@ def bootstrap_effects(
         start = (fit.c[session_idx], fit.slopes)
         boot_fit = session_thresholds(boot_rows, boot_index, prior_sd, start=start)
         boot["c"], boot["precision"] = boot_fit.c, 1.0 / boot_fit.se**2
+        if watch_depth:
+            depth = watch_depth_offsets(boot_rows, boot_index, len(boot), boot_fit.slopes[0])
+            boot["c"] = boot_fit.c + depth.offset
+            boot["precision"] = 1.0 / (boot_fit.se**2 + depth.se**2)
         for name, kwargs in regressions.items():
             draws[name].append(fe_coefficient(boot, "c", **kwargs))
     return {name: np.array(values) for name, values in draws.items()}

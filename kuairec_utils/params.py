@@ -127,6 +127,7 @@ def check_causal(section: Mapping[str, Any]) -> None:
     """The values of 06_causal (the params section, or the notebook's parameters)."""
     _choice(section, "causal", "estimator", ("plain", "rank_logit", "selection"))
     _choice(section, "causal", "center_index", ("yes", "no"))
+    _choice(section, "causal", "quality_offset", ("watch", "none"))
     _in_range(section, "causal", "prior_sd", lambda v: v > 0, "must be a positive number")
     _int_at_least(section, "causal", "n_boot", 2)
 

@@ -239,9 +239,23 @@ def causal_section(metrics: Path) -> list[str]:
                 "",
             ]
         )
+    variant = record.get("selectivity_variant")
+    if variant:  # the other c_s (skips alone, or with the watch-depth offset); clustered se
+        rows.append([f"r(s-1), naive, {variant['c_s']}", variant["effect"], variant["se"], ""])
+        rows.append(
+            [f"r(s-1), instrumented, {variant['c_s']}", variant["effect_iv"], variant["se_iv"], ""]
+        )
     lines = ["## Does a worse feed raise the next session's selectivity?", ""]
     lines += _table(["treatment", "effect", "se", "95% CI (bootstrap)"], rows)
     lines += ["", f"{record['n_sessions']:,} sessions with a previous session."]
+    depth = record.get("watch_depth")
+    if depth and record.get("quality_offset") == "watch":
+        lines.append(
+            "Each c_s adds the feed's quality offset that the watch depth of its unskipped videos "
+            f"shows (log watch_ratio rises by {_fmt(depth['slopes']['x'], 3)} per unit of the "
+            f"index within a session; offsets' sd {_fmt(depth['offset_sd'], 2)} on the "
+            "threshold's scale)."
+        )
     if "effect_true" in record:
         lines.append(f"The simulator's true effect: {record['effect_true']}.")
     truth = record.get("evaluation", {}).get("with_the_truth", {})
@@ -256,6 +270,11 @@ def causal_section(metrics: Path) -> list[str]:
                 if (held_fit := truth.get("true residual, estimated c_s, feed's index held"))
                 else "."
             )
+        )
+    if variant and (other := truth.get(f"true residual, {variant['c_s']}")):
+        lines.append(
+            f"With the true residual and {variant['c_s']}: {_fmt(other['effect'])} (se "
+            f"{_fmt(other['se'])})."
         )
     diagnosis = record.get("evaluation", {}).get("diagnosis")
     if diagnosis:

@@ -17,6 +17,7 @@ from kuairec_utils.causal import (
     selectivity_mle,
     session_thresholds,
     split_candidates,
+    watch_depth_offsets,
 )
 
 
@@ -239,3 +240,90 @@ def test_the_bootstrap_over_users_repeats_the_selectivity_step() -> None:
     assert abs(draws["main"].mean() - full["effect"]) < 2 * spread
     # estimated c_s are noisy and the weak prior pulls them in a little: near the effect
     assert -5.5 < full["effect"] < -4.5
+
+
+def feeds_with_quality(effect: float = -5.0, n_users: int = 120, per_user: int = 10, seed: int = 3):
+    """Sessions whose c_s depends on r(s-1) by ``effect``, and whose feed is better than the
+    value model's index says by a_s, which rises with c_s (the platform ranks knowing the
+    session). Rows: skips by the threshold model on the true utility; the watch depth of the
+    rest rises with the same utility and falls with duration, as on the simulated platform."""
+    rng = np.random.default_rng(seed)
+    user = np.repeat(np.arange(n_users), per_user)
+    sessions = pd.DataFrame({"user_id": user, "order": np.tile(np.arange(per_user), n_users)})
+    sessions["residual"] = rng.normal(0, 0.15, len(user))
+    sessions["residual_prev"] = lagged(sessions, "residual", "user_id", "order", 1)
+    c_true = rng.normal(-2.0, 0.5, n_users)[user] + effect * np.nan_to_num(
+        sessions["residual_prev"].to_numpy()
+    )
+    quality = 0.7 * (c_true - c_true.mean()) + rng.normal(0, 0.2, len(user))
+    length = rng.integers(60, 120, len(sessions))
+    row_session = np.repeat(np.arange(len(sessions)), length)
+    position = np.concatenate([np.arange(n) for n in length])
+    x = rng.normal(0.0, 1.0, len(row_session))
+    utility = 1.2 * x + quality[row_session] - 0.2 * np.log1p(position)
+    utility += rng.normal(0, 0.3, len(x))
+    skip = rng.random(len(x)) < expit(c_true[row_session] - utility)
+    duration_ms = np.exp(rng.normal(np.log(9400), 0.5, len(x)))
+    log_ratio = (
+        -0.2 + 0.3 * utility - 0.45 * np.log(duration_ms / 9400) + rng.normal(0, 0.42, len(x))
+    )
+    rows = pd.DataFrame(
+        {
+            "x": x,
+            "position": position,
+            "negative": skip.astype(int),
+            "watch_ratio": np.where(skip, 0.05, np.exp(log_ratio)),
+            "video_duration_ms": duration_ms,
+        }
+    )
+    return sessions, rows, row_session, c_true, quality
+
+
+def test_watch_depth_measures_the_feed_quality_that_the_skips_cannot_tell_from_c() -> None:
+    sessions, rows, row_session, c_true, quality = feeds_with_quality()
+    fit = session_thresholds(rows, row_session, prior_sd=3.0)
+    depth = watch_depth_offsets(rows, row_session, len(sessions), fit.slopes[0])
+    # within session, log watch_ratio rises with the index by 0.3 * 1.2 and falls with duration
+    assert abs(depth.slopes[0] - 0.36) < 0.03 and abs(depth.slopes[1] + 0.45) < 0.03
+    assert abs(depth.residual_sd - 0.43) < 0.03
+    assert np.corrcoef(depth.offset, quality)[0, 1] > 0.8
+    assert abs(depth.offset.mean()) < 1e-9 and (depth.se > 0).all()
+
+    # the skips alone give c_s - a_s: c_s's slope on the truth is far below one; with the
+    # offset it is near one
+    def slope(estimate: np.ndarray) -> float:
+        return float(np.polyfit(c_true, estimate, 1)[0])
+
+    assert slope(fit.c) < 0.6
+    assert 0.85 < slope(fit.c + depth.offset) < 1.15
+
+
+def test_the_watch_depth_offset_undoes_the_bias_of_the_effect() -> None:
+    sessions, rows, row_session, _, _ = feeds_with_quality()
+    fit = session_thresholds(rows, row_session, prior_sd=3.0)
+    depth = watch_depth_offsets(rows, row_session, len(sessions), fit.slopes[0])
+    skips = sessions.assign(c=fit.c, precision=1.0 / fit.se**2)
+    watch = sessions.assign(c=fit.c + depth.offset, precision=1.0 / (fit.se**2 + depth.se**2))
+    naive = effect_regression(skips, "c", "residual_prev", [], weights="precision")
+    corrected = effect_regression(watch, "c", "residual_prev", [], weights="precision")
+    assert naive["effect"] > -3.0  # the platform's better feeds for selective sessions hide c_s
+    assert abs(corrected["effect"] + 5.0) < 2 * corrected["se"]
+    regressions = {"main": {"treatment": "residual_prev", "controls": [], "weights": "precision"}}
+    draws = bootstrap_effects(
+        watch, rows, row_session, fit, 3.0, regressions, 6, 1, watch_depth=True
+    )
+    plain = bootstrap_effects(skips, rows, row_session, fit, 3.0, regressions, 6, 1)
+    # the replicates repeat both steps: they scatter around the corrected estimate
+    assert abs(draws["main"].mean() - corrected["effect"]) < 3 * draws["main"].std(ddof=1)
+    assert abs(plain["main"].mean() - naive["effect"]) < 3 * plain["main"].std(ddof=1)
+
+
+def test_watch_depth_offsets_handle_all_skipped_sessions_and_refuse_a_flat_depth() -> None:
+    sessions, rows, row_session, _, _ = feeds_with_quality(n_users=30)
+    rows.loc[row_session == 4, "negative"] = 1  # session 4: every video skipped
+    depth = watch_depth_offsets(rows, row_session, len(sessions), 1.2)
+    assert depth.n_watched[4] == 0 and depth.offset[4] == 0.0
+    assert depth.se[4] == pytest.approx(np.std(np.delete(depth.offset, 4)))
+    flat = rows.assign(watch_ratio=np.exp(-0.3 * rows["x"]))  # depth falls with the index
+    with pytest.raises(ValueError, match="quality_offset"):
+        watch_depth_offsets(flat, row_session, len(sessions), 1.2)

@@ -316,7 +316,17 @@ def test_06_causal_notebook(head_weights: dict, causal: Path) -> None:
         "true residual, estimated c_s",
         "true residual, true c_s",
         "true residual, estimated c_s, feed's index held",
+        "true residual, c_s from the skips alone",
     }
+    # the default c_s adds the watch-depth offset; the skips alone are the side variant
+    assert record["quality_offset"] == "watch"
+    variant = record["selectivity_variant"]
+    assert variant["c_s"] == "c_s from the skips alone" and variant["se"] > 0
+    assert np.isfinite(variant["effect"]) and variant["effect"] != record["effect"]
+    assert record["watch_depth"]["scale"] > 0 and record["watch_depth"]["offset_sd"] > 0
+    evaluation = record["evaluation"]
+    assert evaluation["corr_c_true"] == evaluation["corr_c_watch_true"]
+    assert -1 <= evaluation["corr_c_skips_true"] <= 1
     diagnosis = record["evaluation"]["diagnosis"]
     assert -1 <= diagnosis["corr_residual_true_within_user"] <= 1
     for name in ("true c_s on measured r(s-1)", "error of estimated c_s on measured r(s-1)"):

@@ -45,6 +45,7 @@ def test_the_project_params_are_valid(params: dict) -> None:
         ("head_weights", "selection_min_feed", 5, "head_weights.selection_min_feed"),
         ("causal", "estimator", "selektion", "causal.estimator"),
         ("causal", "prior_sd", 0.0, "causal.prior_sd"),
+        ("causal", "quality_offset", "yes", "causal.quality_offset"),
         ("features", "onehot_min_share", 0.7, "features.onehot_min_share"),
     ],
 )

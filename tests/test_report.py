@@ -80,9 +80,24 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
         "effect_true": -5.0,
         "placebo": {"effect": 0.1, "se": 0.4},
         "feed_index_held": {"effect": -0.6437, "se": 0.2, "effect_iv": -1.2734, "se_iv": 0.28},
+        "quality_offset": "watch",
+        "selectivity_variant": {
+            "c_s": "c_s from the skips alone",
+            "effect": 0.8591,
+            "se": 0.31,
+            "effect_iv": 0.0352,
+            "se_iv": 0.39,
+        },
+        "watch_depth": {
+            "slopes": {"x": 0.2914, "log_duration": -0.47, "log_position": -0.11},
+            "scale": 4.22,
+            "offset_sd": 0.61,
+            "sessions_all_skipped": 98,
+        },
         "evaluation": {
             "with_the_truth": {
                 "true residual, estimated c_s": {"effect": -4.6543, "se": 0.3},
+                "true residual, c_s from the skips alone": {"effect": -8.8251, "se": 0.55},
                 "true residual, estimated c_s, feed's index held": {"effect": -4.3471, "se": 0.29},
             },
             "diagnosis": {
@@ -134,6 +149,10 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
         "| r(s-1), naive, the feed's mean index held | -0.6437 | 0.2000 |  |",
         "(se 0.3000); with the feed's mean index held too: -4.3471 (se 0.2900).",
         "| r(s-1), instrumented, the feed's mean index held | -1.2734 | 0.2800 |  |",
+        "| r(s-1), naive, c_s from the skips alone | 0.8591 | 0.3100 |  |",
+        "| r(s-1), instrumented, c_s from the skips alone | 0.0352 | 0.3900 |  |",
+        "log watch_ratio rises by 0.291 per unit of the index within a session; offsets' sd 0.61",
+        "With the true residual and c_s from the skips alone: -8.8251 (se 0.5500).",
     ):
         assert expected in text, expected
     for expected in ("-4.6543", "0.028 with the true one", "-0.1262", "3.0134", "19.2%", "-5.0261"):

@@ -13,6 +13,11 @@ with vectorised Newton steps (``selectivity_mle``). A weak normal prior on ``c_s
 with no skips (or only skips) finite without dropping them; every ``c_s`` gets its standard
 error, and the regressions weight by precision rather than shrinking ``c_s`` toward the user's
 mean (which would attenuate exactly the within-user variation they use).
+
+The skips identify ``c_s`` only relative to the feed's true utility: a feed better or worse than
+the value model's index says, by a common offset, shifts them as a threshold would. The watch
+depth of the videos that were not skipped measures that offset (``watch_depth_offsets``), and
+06 adds it to ``c_s`` by default.
 """
 
 from __future__ import annotations
@@ -466,8 +471,8 @@ def watch_depth_offsets(
     alpha = session_mean(y - z @ slopes)
     seen = n_watched > 0
     offset = np.where(seen, (alpha - alpha[seen].mean()) * scale, 0.0)
-    spread = float(np.std(offset[seen])) if seen.sum() > 1 else abs(scale) * residual_sd
-    se = np.where(seen, abs(scale) * residual_sd / np.sqrt(np.maximum(n_watched, 1)), spread)
+    spread = float(np.std(offset[seen])) if seen.sum() > 1 else scale * residual_sd
+    se = np.where(seen, scale * residual_sd / np.sqrt(np.maximum(n_watched, 1)), spread)
     return WatchDepthFit(offset, se, slopes, scale, residual_sd, n_watched)
 
 

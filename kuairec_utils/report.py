@@ -276,6 +276,14 @@ def causal_section(metrics: Path) -> list[str]:
             f"With the true residual and {variant['c_s']}: {_fmt(other['effect'])} (se "
             f"{_fmt(other['se'])})."
         )
+    if perfect := truth.get("true residual, c_s from the skips with the true quality offset"):
+        corr = record.get("evaluation", {}).get("corr_quality_offset_true")
+        lines.append(
+            "With the true residual and the skips' c_s plus the simulator's true quality offset "
+            f"(a perfect watch-depth measurement): {_fmt(perfect['effect'])} (se "
+            f"{_fmt(perfect['se'])})"
+            + (f"; the watch-depth offset correlates {_fmt(corr, 3)} with it." if corr else ".")
+        )
     diagnosis = record.get("evaluation", {}).get("diagnosis")
     if diagnosis:
         lines.append(

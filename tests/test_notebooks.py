@@ -317,6 +317,7 @@ def test_06_causal_notebook(head_weights: dict, causal: Path) -> None:
         "true residual, true c_s",
         "true residual, estimated c_s, feed's index held",
         "true residual, c_s from the skips alone",
+        "true residual, c_s from the skips with the true quality offset",
     }
     # the default c_s adds the watch-depth offset; the skips alone are the side variant
     assert record["quality_offset"] == "watch"
@@ -327,6 +328,7 @@ def test_06_causal_notebook(head_weights: dict, causal: Path) -> None:
     evaluation = record["evaluation"]
     assert evaluation["corr_c_true"] == evaluation["corr_c_watch_true"]
     assert -1 <= evaluation["corr_c_skips_true"] <= 1
+    assert -1 <= evaluation["corr_quality_offset_true"] <= 1
     diagnosis = record["evaluation"]["diagnosis"]
     assert -1 <= diagnosis["corr_residual_true_within_user"] <= 1
     for name in ("true c_s on measured r(s-1)", "error of estimated c_s on measured r(s-1)"):

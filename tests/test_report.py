@@ -95,9 +95,14 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
             "sessions_all_skipped": 98,
         },
         "evaluation": {
+            "corr_quality_offset_true": 0.6167,
             "with_the_truth": {
                 "true residual, estimated c_s": {"effect": -4.6543, "se": 0.3},
                 "true residual, c_s from the skips alone": {"effect": -8.8251, "se": 0.55},
+                "true residual, c_s from the skips with the true quality offset": {
+                    "effect": -5.0412,
+                    "se": 0.26,
+                },
                 "true residual, estimated c_s, feed's index held": {"effect": -4.3471, "se": 0.29},
             },
             "diagnosis": {
@@ -153,6 +158,8 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
         "| r(s-1), instrumented, c_s from the skips alone | 0.0352 | 0.3900 |  |",
         "log watch_ratio rises by 0.291 per unit of the index within a session; offsets' sd 0.61",
         "With the true residual and c_s from the skips alone: -8.8251 (se 0.5500).",
+        "(a perfect watch-depth measurement): -5.0412 (se 0.2600); the watch-depth offset"
+        " correlates 0.617 with it.",
     ):
         assert expected in text, expected
     for expected in ("-4.6543", "0.028 with the true one", "-0.1262", "3.0134", "19.2%", "-5.0261"):

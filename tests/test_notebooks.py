@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -364,6 +365,40 @@ def test_06_scores_with_the_selection_estimate_or_names_its_absence(
             n_boot=3,
         )
     assert not (metrics / "causal.json").exists()
+
+
+def test_06_with_the_skips_alone_reports_the_watch_depth_offset_beside(
+    head_weights: dict, causal: Path, tmp_path: Path
+) -> None:
+    """causal.quality_offset = none: c_s from the skips alone is the main estimate (the default
+    run's side row), and the watch-depth offset is the side row."""
+    default = json.loads((Path(head_weights["metrics_dir"]) / "causal.json").read_text())
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    shutil.copy(Path(head_weights["metrics_dir"]) / "weights.json", metrics / "weights.json")
+    models = tmp_path / "models"
+    shutil.copytree(Path(head_weights["models_dir"]) / "head_weights", models / "head_weights")
+    shutil.copytree(Path(head_weights["models_dir"]) / "gnn_h8", models / "gnn_h8")
+    run_notebook(
+        "06_causal.ipynb",
+        tmp_path / "out",
+        interim_dir=head_weights["interim_dir"],
+        raw_dir=head_weights["raw_dir"],
+        models_dir=str(models),
+        metrics_dir=str(metrics),
+        figures_dir=str(tmp_path / "figures"),
+        model="gnn_h8",
+        n_boot=3,
+        quality_offset="none",
+    )
+    record = json.loads((metrics / "causal.json").read_text())
+    assert record["quality_offset"] == "none"
+    assert record["selectivity_variant"]["c_s"] == "c_s with the watch-depth offset"
+    # the two runs swap their main and side estimates
+    assert record["effect"] == pytest.approx(default["selectivity_variant"]["effect"], rel=1e-9)
+    assert record["selectivity_variant"]["effect"] == pytest.approx(default["effect"], rel=1e-9)
+    evaluation = record["evaluation"]
+    assert evaluation["corr_c_true"] == evaluation["corr_c_skips_true"]
 
 
 def test_residual_measurement_diagnostic_on_the_tiny_data(head_weights: dict, causal: Path) -> None:

@@ -282,7 +282,11 @@ def causal_section(metrics: Path) -> list[str]:
             "With the true residual and the skips' c_s plus the simulator's true quality offset "
             f"(a perfect watch-depth measurement): {_fmt(perfect['effect'])} (se "
             f"{_fmt(perfect['se'])})"
-            + (f"; the watch-depth offset correlates {_fmt(corr, 3)} with it." if corr else ".")
+            + (
+                f"; the watch-depth offset correlates {_fmt(corr, 3)} with it."
+                if corr is not None
+                else "."
+            )
         )
     diagnosis = record.get("evaluation", {}).get("diagnosis")
     if diagnosis:

@@ -217,19 +217,26 @@ def selection_weights(
             det = h_tt * h_aa - h_ta**2
             d_t = np.where(active, (h_aa * g_t - h_ta * g_a) / det, 0.0)
             d_a = np.where(active, (h_tt * g_a - h_ta * g_t) / det, 0.0)
+            # step halving per session: each trial evaluates only the rows of the sessions
+            # whose step is still being halved (the sessions are independent given beta)
             step = active.astype(np.float64)
-            for _halving in range(30):
-                trial = evaluate(beta, tau + step * d_t, alpha + step * d_a, rows)
-                worse = active & (trial[3] < ll - 1e-12 * np.abs(ll))
+            new_ll = ll.copy()
+            pending, trial_rows = active.copy(), rows
+            for halving in range(31):
+                if halving == 30:  # no ascent for these sessions along their step: they stay
+                    step = np.where(pending, 0.0, step)
+                trial = evaluate(beta, tau + step * d_t, alpha + step * d_a, trial_rows)
+                worse = pending & (trial[3] < ll - 1e-12 * np.abs(ll)) & (halving < 30)
+                done = pending & ~worse
+                z[trial_rows], log_cdf[trial_rows], eta[trial_rows] = trial[:3]
+                new_ll = np.where(done, trial[3], new_ll)
                 if not worse.any():
                     break
+                pending = worse
                 step = np.where(worse, step / 2.0, step)
-            if worse.any():  # no ascent for these sessions along their step: they stay
-                step = np.where(worse, 0.0, step)
-                trial = evaluate(beta, tau + step * d_t, alpha + step * d_a, rows)
+                trial_rows = trial_rows[worse[seg[trial_rows]]]
             tau, alpha = tau + step * d_t, alpha + step * d_a
-            z[rows], log_cdf[rows], eta[rows] = trial[:3]
-            ll = np.where(active, trial[3], ll)
+            ll = new_ll
             active &= np.maximum(np.abs(step * d_t), np.abs(step * d_a)) >= 1e-10
             if not active.any():
                 break

@@ -239,6 +239,25 @@ def causal_section(metrics: Path) -> list[str]:
                 "",
             ]
         )
+    cand = record.get("candidates_held")
+    if cand:  # the other candidates' score mean and sd held: clustered se, no bootstrap
+        rows.append(["r(s-1), naive, the candidates' scores held", cand["effect"], cand["se"], ""])
+        rows.append(
+            [
+                "r(s-1), instrumented, the candidates' scores held",
+                cand["effect_iv"],
+                cand["se_iv"],
+                "",
+            ]
+        )
+        rows.append(
+            [
+                "r(s+1), placebo, the candidates' scores held",
+                cand["placebo"],
+                cand["placebo_se"],
+                "",
+            ]
+        )
     variant = record.get("selectivity_variant")
     if variant:  # the other c_s (skips alone, or with the watch-depth offset); clustered se
         rows.append([f"r(s-1), naive, {variant['c_s']}", variant["effect"], variant["se"], ""])
@@ -298,6 +317,23 @@ def causal_section(metrics: Path) -> list[str]:
             "error moves with the measured r(s-1) by "
             f"{_fmt(diagnosis['error of estimated c_s on measured r(s-1)']['effect'])} "
             "(06_causal, evaluation)."
+        )
+    if diagnosis and "true c_s on measured r(s+1)" in diagnosis:
+        placebo_path = diagnosis["true c_s on measured r(s+1)"]
+        placebo_held = diagnosis["true c_s on measured r(s+1), the candidates' scores held"]
+        truth_held = truth.get("true residual, estimated c_s, the candidates' scores held")
+        lines.append(
+            "The placebo's path: the true c_s on the measured r(s+1) gives "
+            f"{_fmt(placebo_path['effect'])} (se {_fmt(placebo_path['se'])}), and "
+            f"{_fmt(placebo_held['effect'])} (se {_fmt(placebo_held['se'])}) with the next "
+            "session's candidates' score mean and sd held: the measured residual's size follows "
+            "the spread of the candidates' scores, which the previous session moves"
+            + (
+                f"; with the true residual the same control gives {_fmt(truth_held['effect'])} "
+                f"(se {_fmt(truth_held['se'])})."
+                if truth_held
+                else "."
+            )
         )
     observable = record.get("evaluation", {}).get("observable_part")
     if observable:

@@ -313,10 +313,20 @@ def test_06_causal_notebook(head_weights: dict, causal: Path) -> None:
     held = record["feed_index_held"]  # the variant with the feed's mean index as a control
     assert all(np.isfinite(held[k]) for k in ("effect", "effect_iv"))
     assert held["se"] > 0 and held["se_iv"] > 0 and held["effect"] != record["effect"]
+    # the variant that holds the other candidates' score mean and sd of each residual's session
+    cand = record["candidates_held"]
+    assert all(np.isfinite(cand[k]) for k in ("effect", "effect_iv", "placebo"))
+    assert min(cand["se"], cand["se_iv"], cand["placebo_se"]) > 0
+    assert cand["effect"] != record["effect"] and cand["placebo"] != record["placebo"]["effect"]
+    assert (
+        "true c_s on measured r(s+1), the candidates' scores held"
+        in (record["evaluation"]["diagnosis"])
+    )
     assert set(record["evaluation"]["with_the_truth"]) == {
         "true residual, estimated c_s",
         "true residual, true c_s",
         "true residual, estimated c_s, feed's index held",
+        "true residual, estimated c_s, the candidates' scores held",
         "true residual, c_s from the skips alone",
         "true residual, c_s from the skips with the true quality offset",
     }

@@ -80,6 +80,14 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
         "effect_true": -5.0,
         "placebo": {"effect": 0.1, "se": 0.4},
         "feed_index_held": {"effect": -0.6437, "se": 0.2, "effect_iv": -1.2734, "se_iv": 0.28},
+        "candidates_held": {
+            "effect": -0.4121,
+            "se": 0.21,
+            "effect_iv": -1.2013,
+            "se_iv": 0.29,
+            "placebo": 0.4937,
+            "placebo_se": 0.16,
+        },
         "quality_offset": "watch",
         "selectivity_variant": {
             "c_s": "c_s from the skips alone",
@@ -104,11 +112,20 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
                     "se": 0.26,
                 },
                 "true residual, estimated c_s, feed's index held": {"effect": -4.3471, "se": 0.29},
+                "true residual, estimated c_s, the candidates' scores held": {
+                    "effect": -5.8941,
+                    "se": 0.27,
+                },
             },
             "diagnosis": {
                 "corr_residual_true_within_user": 0.0281,
                 "true c_s on measured r(s-1)": {"effect": -0.1262, "se": 0.06},
                 "error of estimated c_s on measured r(s-1)": {"effect": 3.0134, "se": 0.1},
+                "true c_s on measured r(s+1)": {"effect": 0.2118, "se": 0.064},
+                "true c_s on measured r(s+1), the candidates' scores held": {
+                    "effect": -0.0731,
+                    "se": 0.065,
+                },
             },
             "observable_part": {
                 "within_r2": 0.1923,
@@ -156,6 +173,12 @@ def test_report_puts_every_metric_on_the_page(tmp_path: Path) -> None:
         "| r(s-1), instrumented, the feed's mean index held | -1.2734 | 0.2800 |  |",
         "| r(s-1), naive, c_s from the skips alone | 0.8591 | 0.3100 |  |",
         "| r(s-1), instrumented, c_s from the skips alone | 0.0352 | 0.3900 |  |",
+        "| r(s-1), naive, the candidates' scores held | -0.4121 | 0.2100 |  |",
+        "| r(s-1), instrumented, the candidates' scores held | -1.2013 | 0.2900 |  |",
+        "| r(s+1), placebo, the candidates' scores held | 0.4937 | 0.1600 |  |",
+        "the true c_s on the measured r(s+1) gives 0.2118 (se 0.0640), and -0.0731 (se 0.0650)"
+        " with the next session's candidates' score mean and sd held",
+        "with the true residual the same control gives -5.8941 (se 0.2700).",
         "log watch_ratio rises by 0.291 per unit of the index within a session; offsets' sd 0.61",
         "With the true residual and c_s from the skips alone: -8.8251 (se 0.5500).",
         "(a perfect watch-depth measurement): -5.0412 (se 0.2600); the watch-depth offset"

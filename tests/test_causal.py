@@ -327,3 +327,46 @@ def test_watch_depth_offsets_handle_all_skipped_sessions_and_refuse_a_flat_depth
     flat = rows.assign(watch_ratio=np.exp(-0.3 * rows["x"]))  # depth falls with the index
     with pytest.raises(ValueError, match="quality_offset"):
         watch_depth_offsets(flat, row_session, len(sessions), 1.2)
+
+
+def test_split_half_calibration_predicts_the_residual_of_a_noisy_top_k() -> None:
+    """diagnostics/residual_measurement.py's split-half simulation, on feeds made as the
+    platform makes them (the top K of a pool by score plus normal noise) beside a fresh sample
+    of other candidates: each design's predicted residual tracks the true one (the noise's
+    part of the feed's score), and the simulation's R^2 is a share."""
+    import importlib.util
+    from pathlib import Path
+
+    from kuairec_utils.weights import top_k_mask
+
+    spec = importlib.util.spec_from_file_location(
+        "residual_measurement",
+        Path(__file__).parents[1] / "diagnostics" / "residual_measurement.py",
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(0)
+    n_sessions, n_pool, n_others = 2000, 60, 60
+    k = rng.integers(5, 30, n_sessions)
+    w, sigma = np.array([0.2, 0.1, 0.0, -0.7]), 0.08
+    scale = rng.uniform(0.5, 1.5, n_sessions)[:, None, None]  # sessions differ in spread
+    pool = rng.beta(2, 5, (n_sessions, n_pool, 4)) * scale
+    pool_score = pool @ w
+    feed = top_k_mask(pool_score + sigma * rng.normal(size=pool_score.shape), k)
+    best = top_k_mask(pool_score, k)
+    true_residual = ((pool_score * feed).sum(axis=1) - (pool_score * best).sum(axis=1)) / k
+    probs = np.full((n_sessions, 30 + n_others, 4), np.nan)
+    valid = np.zeros(probs.shape[:2], dtype=bool)
+    others = rng.beta(2, 5, (n_sessions, n_others, 4)) * scale
+    for s in range(n_sessions):  # the feed in slots 0..K-1, then the others
+        probs[s, : k[s]] = pool[s][feed[s]]
+        probs[s, k[s] : k[s] + n_others] = others[s]
+        valid[s, : k[s] + n_others] = True
+    predictions, r2 = module.split_calibration(probs, valid, k, w, sigma, draws=2, seed=1)
+    assert set(predictions) == set(module.SPLIT_DESIGNS) == set(r2)
+    for design, predicted in predictions.items():
+        assert np.isfinite(predicted).all() and 0 < r2[design] < 1
+        assert np.corrcoef(predicted, true_residual)[0, 1] > 0.6, design
+        # near calibrated: the true residual moves by about one unit per predicted unit (the
+        # simulated pool, the feed and half the others, is smaller than this platform's)
+        assert 0.8 < np.polyfit(predicted, true_residual, 1)[0] < 1.5, design

@@ -426,7 +426,7 @@ def test_residual_measurement_diagnostic_on_the_tiny_data(head_weights: dict, ca
         sigma=0.08,
         draws=2,
     )
-    assert len(table) == 4 and 0 <= r2 <= 1
+    assert len(table) >= 4 and all(0 <= value <= 1 for value in r2.values())
     corr = table["within-user corr with the true residual"]
     assert corr.iloc[-1] == pytest.approx(1.0)  # the true residual itself
     assert ((corr >= -1) & (corr <= 1 + 1e-12)).all()

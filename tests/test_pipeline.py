@@ -49,7 +49,18 @@ def set_params(repo: Path, **changes: object) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-TINY = {"simulate__scale": TINY_SCALE, "head_weights__n_boot": 10, "causal__n_boot": 5}
+# a tiny data set and short searches: these tests check the pipeline's mechanics (stages,
+# reruns, bytes, parameters), the notebooks' tests and the unit tests check the estimates
+TINY = {
+    "simulate__scale": TINY_SCALE,
+    "baselines__epochs": 3,
+    "gnn__epochs": 3,
+    "head_weights__n_screen": 8,
+    "head_weights__max_evaluations": 30,
+    "head_weights__n_boot": 10,
+    "head_weights__boot_grid": 50,
+    "causal__n_boot": 5,
+}
 
 
 def tree_digest(repo: Path) -> dict[str, str]:

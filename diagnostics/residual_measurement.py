@@ -62,6 +62,12 @@ from kuairec_utils.weights import top_k_mask
 CONTROLS = ["C(hour)", "weekend", "C(burst)", "log_length"]  # those of 06_causal
 
 
+def least_squares(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """The least-squares coefficients of ``y`` on the columns of ``x`` and the fit's R^2."""
+    beta = np.linalg.lstsq(x, y, rcond=None)[0]
+    return beta, 1.0 - float(np.var(y - x @ beta) / np.var(y))
+
+
 def simulated_calibration(
     probs: np.ndarray,
     valid: np.ndarray,
@@ -93,9 +99,7 @@ def simulated_calibration(
         parts.append(score_statistics(score, feed, others, size).assign(residual=residual))
     sim = pd.concat(parts, ignore_index=True).dropna()
     x = np.column_stack([np.ones(len(sim)), sim[list(FEED_STATISTICS)].to_numpy()])
-    beta = np.linalg.lstsq(x, sim["residual"].to_numpy(), rcond=None)[0]
-    fitted = x @ beta
-    r2 = 1.0 - float(np.var(sim["residual"] - fitted) / np.var(sim["residual"]))
+    beta, r2 = least_squares(x, sim["residual"].to_numpy())
     prediction = np.full(len(k), np.nan)
     prediction[ok] = np.column_stack([np.ones(ok.sum()), observed[ok].to_numpy()]) @ beta
     return prediction, r2
@@ -156,8 +160,7 @@ def split_calibration(
         x = split_design(sim, design)
         ok = np.isfinite(x).all(axis=1) & (sim["others_sd"].to_numpy() > 0)
         y = sim["residual"].to_numpy()[ok]
-        beta = np.linalg.lstsq(x[ok], y, rcond=None)[0]
-        r2[design] = 1.0 - float(np.var(y - x[ok] @ beta) / np.var(y))
+        beta, r2[design] = least_squares(x[ok], y)
         xo = split_design(observed, design)
         usable = np.isfinite(xo).all(axis=1) & (observed["others_sd"].to_numpy() > 0)
         predictions[design] = np.where(usable, np.nan_to_num(xo) @ beta, np.nan)

@@ -228,36 +228,20 @@ def causal_section(metrics: Path) -> list[str]:
             ["r(s-1), instrumented", iv["effect"], iv["se"], str([round(v, 3) for v in iv["ci95"]])]
         )
     rows.append(["r(s+1), placebo", record["placebo"]["effect"], record["placebo"]["se"], ""])
-    held = record.get("feed_index_held")
-    if held:  # a robustness check: clustered standard errors, no bootstrap
-        rows.append(["r(s-1), naive, the feed's mean index held", held["effect"], held["se"], ""])
-        rows.append(
-            [
-                "r(s-1), instrumented, the feed's mean index held",
-                held["effect_iv"],
-                held["se_iv"],
-                "",
-            ]
-        )
-    cand = record.get("candidates_held")
-    if cand:  # the other candidates' score mean and sd held: clustered se, no bootstrap
-        rows.append(["r(s-1), naive, the candidates' scores held", cand["effect"], cand["se"], ""])
-        rows.append(
-            [
-                "r(s-1), instrumented, the candidates' scores held",
-                cand["effect_iv"],
-                cand["se_iv"],
-                "",
-            ]
-        )
-        rows.append(
-            [
-                "r(s+1), placebo, the candidates' scores held",
-                cand["placebo"],
-                cand["placebo_se"],
-                "",
-            ]
-        )
+    # robustness variants: clustered standard errors, no bootstrap
+    variant_rows = [
+        ("r(s-1), naive", "effect", "se"),
+        ("r(s-1), instrumented", "effect_iv", "se_iv"),
+        ("r(s+1), placebo", "placebo", "placebo_se"),
+    ]
+    for key, held_what in (
+        ("feed_index_held", "the feed's mean index held"),
+        ("candidates_held", "the candidates' scores held"),
+    ):
+        held = record.get(key) or {}
+        for label, effect, se in variant_rows:
+            if effect in held:
+                rows.append([f"{label}, {held_what}", held[effect], held[se], ""])
     variant = record.get("selectivity_variant")
     if variant:  # the other c_s (skips alone, or with the watch-depth offset); clustered se
         rows.append([f"r(s-1), naive, {variant['c_s']}", variant["effect"], variant["se"], ""])

@@ -81,6 +81,7 @@ def train_mlp(data: Dataset, seed: int, params: dict, epochs: int | None = None)
         patience=params["patience"],
         seed=seed,
         device=load_params()["device"],
+        schedule=params["schedule"],
     )
     torch.manual_seed(seed)
     model = EdgeMLP(len(data.feature_names), hidden=params["mlp_hidden"], dropout=params["dropout"])

@@ -90,6 +90,7 @@ def _check_training(section: Mapping[str, Any], where: str) -> None:
     _in_range(section, where, "dropout", lambda v: 0 <= v < 1, "must be in [0, 1)")
     _in_range(section, where, "lr", lambda v: v > 0, "must be a positive number")
     _in_range(section, where, "weight_decay", lambda v: v >= 0, "must be a non-negative number")
+    _choice(section, where, "schedule", ("cosine", "constant"))
 
 
 def check_head_weights(section: Mapping[str, Any]) -> None:
@@ -168,7 +169,16 @@ def check_params(params: Mapping[str, Any]) -> None:
         raise ParamError(str(e)) from e
 
     baselines = _section(params, "baselines")
-    training = {"mlp_hidden", "dropout", "epochs", "batch_size", "lr", "weight_decay", "patience"}
+    training = {
+        "mlp_hidden",
+        "dropout",
+        "epochs",
+        "batch_size",
+        "lr",
+        "schedule",
+        "weight_decay",
+        "patience",
+    }
     _known(baselines, "baselines", training)
     _check_training(baselines, "baselines")
 

@@ -4,6 +4,7 @@ same AUCs on CPU."""
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 import torch
 from torch_geometric.nn import GCNConv
 
+import kuairec_utils.models as models
 from kuairec_utils.heads import HEADS
 from kuairec_utils.models import (
     Dataset,
@@ -27,6 +29,7 @@ from kuairec_utils.models import (
     predict,
     representation_summary,
     roc_auc,
+    scheduled_lr,
     training_degree,
 )
 
@@ -174,12 +177,54 @@ def test_same_seed_same_aucs_on_cpu() -> None:
     assert run() == run()
 
 
+def test_the_cosine_schedule_decays_from_lr_to_zero() -> None:
+    total = 40
+    lrs = [scheduled_lr(0.02, "cosine", step, total) for step in range(total)]
+    assert lrs[0] == 0.02
+    assert scheduled_lr(0.02, "cosine", total // 2, total) == pytest.approx(0.01)
+    assert lrs[-1] == pytest.approx(0.02 * 0.5 * (1 + math.cos(math.pi * 39 / 40)))
+    assert lrs[-1] < 0.0002
+    assert all(a > b for a, b in zip(lrs, lrs[1:], strict=False))  # strictly decreasing
+    assert {scheduled_lr(0.02, "constant", step, total) for step in range(total)} == {0.02}
+    with pytest.raises(ValueError, match="schedule"):
+        scheduled_lr(0.02, "linear", 0, total)
+
+
+def test_fit_sets_the_scheduled_rate_before_every_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def recording(lr: float, schedule: str, step: int, total_steps: int) -> float:
+        calls.append((lr, schedule, step, total_steps))
+        return scheduled_lr(lr, schedule, step, total_steps)
+
+    monkeypatch.setattr(models, "scheduled_lr", recording)
+    data = synthetic_dataset()
+    n_batches = math.ceil(len(data.splits["train"]) / 512)
+    cfg = TrainConfig(epochs=3, batch_size=512, lr=0.01, patience=3, device="cpu")
+    fit(EdgeMLP(3, hidden=16), data, cfg, progress=False)
+    assert [c[2] for c in calls] == list(range(3 * n_batches))
+    assert {(c[0], c[1], c[3]) for c in calls} == {(0.01, "cosine", 3 * n_batches)}
+
+
+def test_the_schedule_changes_the_trained_model() -> None:
+    def run(schedule: str) -> list[torch.Tensor]:
+        data = synthetic_dataset()
+        torch.manual_seed(1)
+        cfg = TrainConfig(epochs=2, batch_size=512, lr=0.01, device="cpu", schedule=schedule)
+        return list(fit(EdgeMLP(3, hidden=16), data, cfg, progress=False).model.parameters())
+
+    cosine, constant = run("cosine"), run("constant")
+    assert not all(torch.equal(a, b) for a, b in zip(cosine, constant, strict=True))
+
+
 def test_bad_training_parameters_are_named() -> None:
     data = synthetic_dataset()
     with pytest.raises(ValueError, match="batch_size"):
         fit(EdgeMLP(3), data, TrainConfig(batch_size=0), progress=False)
     with pytest.raises(ValueError, match="device"):
         fit(EdgeMLP(3), data, TrainConfig(device="tpu"), progress=False)
+    with pytest.raises(ValueError, match="schedule"):
+        fit(EdgeMLP(3), data, TrainConfig(schedule="step"), progress=False)
 
 
 def test_training_is_bitwise_reproducible_with_several_threads() -> None:

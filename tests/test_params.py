@@ -35,6 +35,8 @@ def test_the_project_params_are_valid(params: dict) -> None:
         ("interactions", "split_val", 0, "interactions.split_val"),  # an empty validation set
         ("simulate", "scale", 2.0, "simulate.scale"),
         ("baselines", "dropout", 1.0, "baselines.dropout"),
+        ("baselines", "schedule", "linear", "baselines.schedule"),
+        ("gnn", "schedule", None, "gnn.schedule"),
         ("head_weights", "n_boot", 1, "head_weights.n_boot"),
         ("head_weights", "exclude_seen", True, "head_weights.exclude_seen"),
         ("head_weights", "selection_min_feed", 0, "head_weights.selection_min_feed"),

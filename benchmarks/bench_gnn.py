@@ -30,6 +30,7 @@ from torch_geometric.nn import GCNConv
 
 from kuairec_utils.config import PROCESSED_DIR, load_params
 from kuairec_utils.models import (
+    SCHEDULES,
     Dataset,
     GCNValueModel,
     auc_by_head,
@@ -161,7 +162,7 @@ def main() -> None:
     gnn = load_params()["gnn"]
     parser.add_argument("--batch-size", type=int, default=gnn["batch_size"])
     parser.add_argument("--lr", type=float, default=gnn["lr"])
-    parser.add_argument("--schedule", choices=("cosine", "constant"), default=gnn["schedule"])
+    parser.add_argument("--schedule", choices=SCHEDULES, default=gnn["schedule"])
     parser.add_argument("--epochs", type=int, default=gnn["epochs"], help="the schedule's length")
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--json", type=Path, help="also write the figures here")

@@ -234,13 +234,13 @@ def measurements(
     names["true residual"] = "true_residual"
     rows = {}
     for label, column in names.items():
+        if frame[column].isna().all():
+            continue
         frame["prev"] = lagged(frame, column, "user_id", "start", 1)
         frame["next"] = lagged(frame, column, "user_id", "start", -1)
         within = frame[[column, "true_residual"]] - frame.groupby("user_id")[
             [column, "true_residual"]
         ].transform("mean")
-        if frame[column].isna().all():
-            continue
         lag = effect_regression(frame, "true_c", "prev", CONTROLS)
         lead = effect_regression(frame, "true_c", "next", CONTROLS)
         estimated = effect_regression(frame, "c", "prev", CONTROLS, weights="precision")

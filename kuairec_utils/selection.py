@@ -23,6 +23,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, log_ndtr
 
+from kuairec_utils import parallel
+from kuairec_utils.parallel import fork_map
+
 # the split-panel jackknife's halves need a few feed videos per session: on shorter feeds a half
 # often separates perfectly and its fit runs off (synthetic feeds of 3-29 videos: the corrected
 # w lands on the other side of the sphere)
@@ -353,6 +356,23 @@ def split_halves(session: np.ndarray, in_feed: np.ndarray, seed: int = 0) -> np.
     return half_a
 
 
+def _half_fit(task: tuple[int, int]) -> SelectionEstimate:
+    """``selection_weights`` on half A (0) or B (1) of the split ``task[0]`` (``fork_map``'s
+    task: the inputs are ``parallel.SHARED``)."""
+    split, half = task
+    probs, session, in_feed, cluster, seed, options = parallel.SHARED
+    rows = split_halves(session, in_feed, seed=seed + split)
+    if half:
+        rows = ~rows
+    return selection_weights(
+        probs[rows],
+        session[rows],
+        in_feed[rows],
+        cluster=None if cluster is None else cluster[rows],
+        **options,
+    )
+
+
 def jackknife_selection_weights(
     probs: np.ndarray,
     session: np.ndarray,
@@ -360,6 +380,7 @@ def jackknife_selection_weights(
     cluster: np.ndarray | None = None,
     seed: int = 0,
     n_splits: int = 1,
+    n_jobs: int = 1,
     **options,
 ) -> SelectionEstimate:
     """``selection_weights`` with the split-panel jackknife's bias correction (Dhaene and
@@ -384,10 +405,13 @@ def jackknife_selection_weights(
     and with two or more its remaining part (the splits' covariance over ``n_splits``) is added
     to the full fit's covariance (the clustered sandwich: the correction changes the bias, not
     the first-order variance). The standard errors follow by the delta method at the corrected
-    beta. ``uncorrected`` holds the full fit.
+    beta. ``uncorrected`` holds the full fit. With ``n_jobs > 1`` the halves are fitted in that
+    many forked processes, with the same result.
     """
     if isinstance(n_splits, bool) or not isinstance(n_splits, int) or n_splits < 1:
         raise ValueError(f"n_splits must be a positive integer, got {n_splits!r}")
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
     probs, session, in_feed = np.asarray(probs), np.asarray(session), np.asarray(in_feed, bool)
     cluster = None if cluster is None else np.asarray(cluster)
     group = np.unique(session, return_inverse=True)[1]
@@ -401,19 +425,9 @@ def jackknife_selection_weights(
         )
     full = selection_weights(probs, session, in_feed, cluster=cluster, **options)
     options = {"start": full.beta} | options
-    halves = []
-    for split in range(n_splits):
-        half_a = split_halves(session, in_feed, seed=seed + split)
-        for rows in (half_a, ~half_a):
-            halves.append(
-                selection_weights(
-                    probs[rows],
-                    session[rows],
-                    in_feed[rows],
-                    cluster=None if cluster is None else cluster[rows],
-                    **options,
-                )
-            )
+    shared = (probs, session, in_feed, cluster, seed, options)
+    tasks = [(split, half) for split in range(n_splits) for half in (0, 1)]  # A, B of each
+    halves = fork_map(_half_fit, tasks, n_jobs, shared)
     pairs = zip(halves[::2], halves[1::2], strict=True)
     per_split = np.array([(a.beta + b.beta) / 2.0 for a, b in pairs])
     beta = 2.0 * full.beta - per_split.mean(axis=0)

@@ -19,9 +19,7 @@ This module knows nothing of where the probabilities and embeddings come from (t
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numba
@@ -29,9 +27,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import minimize
 from scipy.stats import rankdata
-from tqdm.auto import tqdm
 
+from kuairec_utils import parallel
 from kuairec_utils.heads import HEADS
+from kuairec_utils.parallel import fork_map
 
 BLOCK_SESSIONS = 4096  # sessions per block: similar candidate counts, padded to the block's width
 
@@ -361,53 +360,23 @@ def sphere_points(n: int, seed: int = 0) -> np.ndarray:
     return np.vstack([axes, random / np.abs(random).sum(axis=1, keepdims=True)])
 
 
-# --------------------------------------------------------------------------------------------
-# Several processes for the objective's evaluations (the machine's cores). The workers are
-# forked with the problem in memory (nothing large is pickled), and every result is the same
-# as in one process: each task is a pure function of its point.
-
-_WORKER_PROBLEM: FeedProblem | None = None
-
-
-def _map(
-    problem: FeedProblem,
-    task: Callable,
-    items: Iterable,
-    n_jobs: int,
-    desc: str | None = None,
-    progress: bool = False,
-) -> list:
-    """``[task(item) for item in items]``, in ``n_jobs`` forked processes when n_jobs > 1 (and
-    the platform can fork), with a progress bar; the tasks read the problem from
-    ``_WORKER_PROBLEM``."""
-    global _WORKER_PROBLEM
-    items = list(items)
-    bar = {"total": len(items), "desc": desc, "leave": False, "disable": not progress}
-    _WORKER_PROBLEM = problem
-    try:
-        if n_jobs <= 1 or len(items) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-            return list(tqdm((task(item) for item in items), **bar))
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(min(n_jobs, len(items)), mp_context=context) as pool:
-            chunk = max(1, len(items) // (4 * n_jobs))
-            return list(tqdm(pool.map(task, items, chunksize=chunk), **bar))
-    finally:
-        _WORKER_PROBLEM = None
+# Several processes for the objective's evaluations: ``parallel.fork_map`` forks them with the
+# problem in memory; its tasks below read it as ``parallel.SHARED``.
 
 
 def _objective_task(args: tuple) -> float:
     w, session_weights = args
-    return objective(_WORKER_PROBLEM, w, session_weights)
+    return objective(parallel.SHARED, w, session_weights)
 
 
 def _losses_task(w: np.ndarray) -> np.ndarray:
-    return session_losses(_WORKER_PROBLEM, w)
+    return session_losses(parallel.SHARED, w)
 
 
 def _search_task(args: tuple) -> tuple[np.ndarray, float, dict]:
     start, session_weights, max_evaluations, step = args
     cache: dict[tuple[float, ...], float] = {}
-    f = _cached_objective(_WORKER_PROBLEM, session_weights, cache)
+    f = _cached_objective(parallel.SHARED, session_weights, cache)
     w, value = _search(f, start[None, :], max_evaluations, step)
     return w, value, cache
 
@@ -499,11 +468,11 @@ def estimate_weights(
     points = sphere_points(n_screen, seed) if starts is None else np.atleast_2d(starts)
     points = np.vstack([to_l1_sphere(p) for p in points])
     screen = [(p, session_weights) for p in points]
-    values = np.array(_map(problem, _objective_task, screen, n_jobs, "screen", progress))
+    values = np.array(fork_map(_objective_task, screen, n_jobs, problem, "screen", progress))
     evaluated = {tuple(np.round(p, 10)): float(v) for p, v in zip(points, values, strict=True)}
     best_starts = points[np.argsort(values, kind="stable")[:n_refine]]
     tasks = [(start, session_weights, max_evaluations, 0.25) for start in best_starts]
-    fits = _map(problem, _search_task, tasks, n_jobs, "Nelder-Mead restarts", progress)
+    fits = fork_map(_search_task, tasks, n_jobs, problem, "Nelder-Mead restarts", progress)
     for _, _, cache in fits:
         evaluated.update(cache)
     w, value, _ = min(fits, key=lambda fit: fit[1])  # the first of equal values
@@ -540,7 +509,9 @@ def bootstrap_weights(
     inverse = np.unique(np.asarray(groups), return_inverse=True)[1]
     grid = np.vstack([to_l1_sphere(w_hat), local_points(w_hat, n_grid, grid_scale, seed + 1)])
     # (n_grid + 1, S)
-    losses = np.vstack(_map(problem, _losses_task, grid, n_jobs, "bootstrap grid", progress=True))
+    losses = np.vstack(
+        fork_map(_losses_task, grid, n_jobs, problem, "bootstrap grid", progress=True)
+    )
     rng = np.random.default_rng(seed)
     out = np.empty((n_boot, len(HEADS)))
     for b in range(n_boot):

@@ -174,3 +174,16 @@ def test_averaged_splits_add_their_own_noise_to_the_covariance() -> None:
     assert np.all(np.linalg.eigvalsh(extra) >= -1e-12) and np.trace(extra) > 0
     assert not np.array_equal(one.beta, three.beta)  # the first split is one of the three
     assert np.abs(three.w - W).max() < 0.03
+
+
+def test_the_jackknife_halves_in_several_processes_give_the_same_estimate() -> None:
+    probs, session, feed = long_feeds(120, W, sigma=0.08, seed=3)
+    cluster = session // 3
+    one = jackknife_selection_weights(probs, session, feed, cluster=cluster, seed=2, n_splits=2)
+    two = jackknife_selection_weights(
+        probs, session, feed, cluster=cluster, seed=2, n_splits=2, n_jobs=2
+    )
+    assert np.array_equal(one.beta, two.beta) and np.array_equal(one.cov_beta, two.cov_beta)
+    assert one.iterations == two.iterations and one.converged == two.converged
+    with pytest.raises(ValueError, match="n_jobs must be a positive integer, got 0"):
+        jackknife_selection_weights(probs, session, feed, n_jobs=0)

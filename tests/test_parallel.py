@@ -1,0 +1,31 @@
+"""The forked worker processes: the same results, in order, as one process."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from kuairec_utils import parallel
+from kuairec_utils.parallel import fork_map
+
+
+def _row_sum_and_pid(i: int) -> tuple[float, int]:
+    return float(parallel.SHARED[i].sum()), os.getpid()
+
+
+def test_fork_map_reads_the_shared_inputs_in_the_workers_and_keeps_the_order() -> None:
+    shared = np.random.default_rng(0).random((40, 1000))
+    one = fork_map(_row_sum_and_pid, range(40), 1, shared)
+    two = fork_map(_row_sum_and_pid, range(40), 2, shared)
+    assert [v for v, _ in one] == [v for v, _ in two] == [float(r.sum()) for r in shared]
+    assert {pid for _, pid in one} == {os.getpid()}
+    assert os.getpid() not in {pid for _, pid in two}  # the work ran in the forked workers
+    assert parallel.SHARED is None  # nothing is left behind for the next call
+
+
+@pytest.mark.parametrize("n_jobs", [0, -1, 1.5, True])
+def test_fork_map_names_a_bad_number_of_processes(n_jobs: object) -> None:
+    with pytest.raises(ValueError, match="n_jobs must be a positive integer"):
+        fork_map(_row_sum_and_pid, range(3), n_jobs, np.zeros((3, 2)))

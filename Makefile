@@ -45,7 +45,7 @@ lab: env
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # One table: fresh-clone install and pipeline (per stage), scale-1.0 throughput, GNN ratio
-# (about 45 minutes on 2 cores). The single scripts in benchmarks/ run alone too.
+# (about 32 minutes on 2 cores). The single scripts in benchmarks/ run alone too.
 bench: env
 	$(BIN)/python benchmarks/bench_all.py
 

@@ -33,6 +33,10 @@ SECTIONS = (
 )
 
 
+# kuairec_utils.models.SCHEDULES (not imported: checking the parameters needs no torch; a test
+# keeps the two equal)
+SCHEDULES = ("cosine", "constant")
+
 # kuairec_utils.selection.JACKKNIFE_MIN_FEED (not imported: checking the parameters needs no
 # scipy; a test keeps the two equal)
 JACKKNIFE_MIN_FEED = 10
@@ -90,7 +94,7 @@ def _check_training(section: Mapping[str, Any], where: str) -> None:
     _in_range(section, where, "dropout", lambda v: 0 <= v < 1, "must be in [0, 1)")
     _in_range(section, where, "lr", lambda v: v > 0, "must be a positive number")
     _in_range(section, where, "weight_decay", lambda v: v >= 0, "must be a non-negative number")
-    _choice(section, where, "schedule", ("cosine", "constant"))
+    _choice(section, where, "schedule", SCHEDULES)
 
 
 def check_head_weights(section: Mapping[str, Any]) -> None:

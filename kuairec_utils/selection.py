@@ -358,12 +358,10 @@ def split_halves(session: np.ndarray, in_feed: np.ndarray, seed: int = 0) -> np.
 
 def _half_fit(task: tuple[int, int]) -> SelectionEstimate:
     """``selection_weights`` on half A (0) or B (1) of the split ``task[0]`` (``fork_map``'s
-    task: the inputs are ``parallel.SHARED``)."""
+    task: the inputs, with each split's half A, are ``parallel.SHARED``)."""
     split, half = task
-    probs, session, in_feed, cluster, seed, options = parallel.SHARED
-    rows = split_halves(session, in_feed, seed=seed + split)
-    if half:
-        rows = ~rows
+    probs, session, in_feed, cluster, halves_a, options = parallel.SHARED
+    rows = ~halves_a[split] if half else halves_a[split]
     return selection_weights(
         probs[rows],
         session[rows],
@@ -425,7 +423,8 @@ def jackknife_selection_weights(
         )
     full = selection_weights(probs, session, in_feed, cluster=cluster, **options)
     options = {"start": full.beta} | options
-    shared = (probs, session, in_feed, cluster, seed, options)
+    halves_a = [split_halves(session, in_feed, seed=seed + split) for split in range(n_splits)]
+    shared = (probs, session, in_feed, cluster, halves_a, options)
     tasks = [(split, half) for split in range(n_splits) for half in (0, 1)]  # A, B of each
     halves = fork_map(_half_fit, tasks, n_jobs, shared)
     pairs = zip(halves[::2], halves[1::2], strict=True)

@@ -190,6 +190,12 @@ def test_the_cosine_schedule_decays_from_lr_to_zero() -> None:
         scheduled_lr(0.02, "linear", 0, total)
 
 
+def test_params_check_the_schedules_of_the_models_module() -> None:
+    from kuairec_utils import params
+
+    assert params.SCHEDULES == models.SCHEDULES
+
+
 def test_fit_sets_the_scheduled_rate_before_every_step(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 

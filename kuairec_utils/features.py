@@ -281,6 +281,10 @@ class _Columns:
     values: dict[str, np.ndarray] = field(default_factory=dict)
     specs: list[dict[str, str]] = field(default_factory=list)
     encoders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fitted: FittedFeatures | None = None  # given: transform with its encoders, fit nothing
+    fitted_encoders: dict[str, CategoricalEncoder] = field(default_factory=dict)
+    tag_kept: np.ndarray | None = None  # what was fitted (or given), for FittedFeatures
+    burst_first_day: dict[int, float] = field(default_factory=dict)
 
     def add(self, name: str, group: str, kind: str, values: np.ndarray) -> None:
         if name in self.values:
@@ -297,8 +301,15 @@ class _Columns:
         rows: np.ndarray | None,
         cfg: FeatureConfig,
     ) -> None:
-        """Encode an entity-level categorical (fitted on ``weights``) and gather it to ``rows``."""
-        enc = CategoricalEncoder.fit(values, weights, cfg.max_onehot_levels, cfg.onehot_min_share)
+        """Encode an entity-level categorical (fitted on ``weights``, or the encoder of
+        ``self.fitted``) and gather it to ``rows``."""
+        if self.fitted is not None:
+            enc = self.fitted.encoders[name]
+        else:
+            enc = CategoricalEncoder.fit(
+                values, weights, cfg.max_onehot_levels, cfg.onehot_min_share
+            )
+        self.fitted_encoders[name] = enc
         for suffix, column in enc.transform(values).items():
             self.add(
                 _column_name(name, suffix),
@@ -423,15 +434,21 @@ def _tag_features(
     """Multi-hot tags: a column per tag on at least ``onehot_min_share`` of the training rows,
     the rarer tags (and tags never seen in training) pooled into ``item_tag_other``."""
     n_tags = 1 + max((max(t) for t in tags if t), default=0)
+    if cols.fitted is not None:  # the kept tags may lie beyond these videos' largest tag
+        n_tags = max(n_tags, 1 + int(cols.fitted.tag_kept.max(initial=-1)))
     multi_hot = np.zeros((len(tags), n_tags), dtype=np.float32)
     for i, video_tags in enumerate(tags):
         multi_hot[i, video_tags] = 1.0
-    share = weights @ multi_hot / max(weights.sum(), 1)
-    kept = np.flatnonzero(share >= cfg.onehot_min_share)
+    if cols.fitted is not None:
+        kept = cols.fitted.tag_kept
+    else:
+        share = weights @ multi_hot / max(weights.sum(), 1)
+        kept = np.flatnonzero(share >= cfg.onehot_min_share)
     for tag in kept:
         cols.add(f"item_tag_{tag}", "item", "multihot", multi_hot[item_rows, tag])
     rare = np.setdiff1d(np.arange(n_tags), kept)
     other = multi_hot[:, rare].max(axis=1, initial=0.0)
+    cols.tag_kept = kept
     cols.add("item_tag_other", "item", "multihot", other[item_rows])
     cols.encoders["item_tag"] = {"kind": "multihot", "kept": kept.tolist(), "other": rare.tolist()}
 
@@ -482,7 +499,15 @@ def _context_features(
     bursts, burst_rows = np.unique(burst, return_inverse=True)
     weights = np.bincount(burst_rows[train_rows], minlength=len(bursts))
     cols.add_categorical("ctx_burst", "context", pd.Series(bursts), weights, burst_rows, cfg)
-    first_day = pd.Series(day).groupby(burst_rows).min().to_numpy()[burst_rows]
+    if cols.fitted is not None:
+        first = cols.fitted.burst_first_day
+        if not set(bursts.tolist()) <= set(first):
+            raise ValueError(f"rows of bursts the features were not fitted on: {bursts.tolist()}")
+        burst_first = np.array([first[b] for b in bursts.tolist()], dtype=np.float64)
+    else:
+        burst_first = pd.Series(day).groupby(burst_rows).min().to_numpy()
+    cols.burst_first_day = dict(zip(bursts.tolist(), burst_first.tolist(), strict=True))
+    first_day = burst_first[burst_rows]
     burst_day = np.where(burst >= 0, np.log1p(day - first_day), np.nan)
     cols.add("ctx_log_burst_day", "context", "numeric", burst_day)
     cols.add("ctx_log_position", "context", "numeric", np.log1p(frame["position"].to_numpy()))
@@ -729,7 +754,8 @@ def _history_group(
 
 
 def _impute_and_scale(cols: _Columns, train_rows: np.ndarray) -> dict[str, list[float]]:
-    """Impute missing values with the training mean and standardise the scaled types, in place.
+    """Impute missing values with the training mean and standardise the scaled types, in place
+    (with ``cols.fitted``: its means and sds, whatever the rows).
 
     Returns ``{name: [mean, sd]}`` of the standardised columns (sd 1 for a constant column).
     """
@@ -740,16 +766,35 @@ def _impute_and_scale(cols: _Columns, train_rows: np.ndarray) -> dict[str, list[
             if np.isnan(values).any():
                 raise ValueError(f"feature {name} ({spec['type']}) has missing values")
             continue
-        train = values[train_rows]
-        present = ~np.isnan(train)
-        mean = float(train[present].mean(dtype=np.float64)) if present.any() else 0.0
-        values[np.isnan(values)] = mean
-        sd = float(values[train_rows].std(dtype=np.float64))
-        sd = sd if sd > 0 else 1.0
+        if cols.fitted is not None:
+            mean, sd = cols.fitted.scaler[name]
+            values[np.isnan(values)] = mean
+        else:
+            train = values[train_rows]
+            present = ~np.isnan(train)
+            mean = float(train[present].mean(dtype=np.float64)) if present.any() else 0.0
+            values[np.isnan(values)] = mean
+            sd = float(values[train_rows].std(dtype=np.float64))
+            sd = sd if sd > 0 else 1.0
         values -= np.float32(mean)
         values /= np.float32(sd)
         scaler[name] = [mean, sd]
     return scaler
+
+
+@dataclass(frozen=True)
+class FittedFeatures:
+    """Everything ``build_features`` fits on its rows: with it, ``build_features`` transforms
+    other rows (e.g. one user's events and queries) exactly as it transformed those rows, without
+    the training rows at hand. A feature depends otherwise only on its own row, its user's rows,
+    its video and the side tables."""
+
+    prior: np.ndarray  # the heads' training means (the history EMAs' start)
+    encoders: dict[str, CategoricalEncoder]  # by categorical feature
+    tag_kept: np.ndarray  # the tags with a column of their own
+    burst_first_day: dict[int, float]  # day number of each burst's first row
+    scaler: dict[str, list[float]]  # [mean, sd] by standardised feature
+    manifest: dict[str, Any]  # of the fit
 
 
 @dataclass
@@ -759,6 +804,7 @@ class FeatureSet:
     ids: pd.DataFrame  # ID_COLUMNS and LABEL_COLUMNS
     features: dict[str, np.ndarray]  # float32 column per feature, manifest order
     manifest: dict[str, Any]
+    fitted: FittedFeatures | None = None  # what the features were fitted with
 
     @property
     def names(self) -> list[str]:
@@ -784,12 +830,16 @@ def build_features(
     side: SideTables,
     cfg: FeatureConfig | None = None,
     split_mode: str = "global",
+    fitted: FittedFeatures | None = None,
 ) -> FeatureSet:
     """Every feature of every interaction of the 01_data table, leak-free (module docstring).
 
     ``interactions`` has the columns ``build_interactions`` writes; ``split_mode`` is 01_data's
     (``global``: train days before val days before test days; ``burst``: within each burst), and
-    is checked. Encoders, imputation and scaling are fitted on the ``train`` rows only.
+    is checked. Encoders, imputation and scaling are fitted on the ``train`` rows only; the
+    result's ``fitted`` holds them. Given ``fitted`` (of a build with the same ``cfg``), nothing
+    is fitted: the rows are transformed with it, so a subset of users' rows gets the features
+    the whole table gave them.
     """
     cfg = cfg or FeatureConfig()
     cfg.validate()
@@ -802,9 +852,14 @@ def build_features(
         split_mode,
     )
     train_rows = (frame["split"] == "train").to_numpy()
-    if not train_rows.any():
+    if fitted is not None:
+        if fitted.manifest["params"] != {**fitted.manifest["params"], **asdict(cfg)}:
+            raise ValueError("fitted features of another FeatureConfig")
+        prior = fitted.prior
+    elif not train_rows.any():
         raise ValueError("no training rows: encoders and scalers are fitted on the train split")
-    prior = frame.loc[train_rows, list(HEADS)].mean().to_numpy(dtype=np.float64)
+    else:
+        prior = frame.loc[train_rows, list(HEADS)].mean().to_numpy(dtype=np.float64)
     day = _day_number(frame["date"].to_numpy()).astype(np.float64)
 
     user_ids, user_rows = np.unique(frame["user_id"].to_numpy(), return_inverse=True)
@@ -812,12 +867,17 @@ def build_features(
     users = side.user_features.set_index("user_id").reindex(user_ids)
     items = _item_table(video_ids, side)
 
-    cols = _Columns()
+    cols = _Columns(fitted=fitted)
     _user_features(cols, users, user_rows, train_rows, cfg)
     _item_features(cols, items, frame, item_rows, day, train_rows, side, cfg)
     _context_features(cols, frame, day, train_rows, cfg)
     _history_group(cols, frame, items, item_rows, prior, cfg)
     scaler = _impute_and_scale(cols, train_rows)
+    ids = frame[list(ID_COLUMNS) + list(LABEL_COLUMNS)].reset_index(drop=True)
+    if fitted is not None:
+        if [c["name"] for c in cols.specs] != [c["name"] for c in fitted.manifest["features"]]:
+            raise ValueError("these rows give other feature columns than the fitted ones")
+        return FeatureSet(ids, cols.values, fitted.manifest, fitted)
 
     manifest = {
         "id_columns": list(ID_COLUMNS),
@@ -833,8 +893,11 @@ def build_features(
         },
         "encoders": cols.encoders,
     }
-    ids = frame[list(ID_COLUMNS) + list(LABEL_COLUMNS)].reset_index(drop=True)
-    return FeatureSet(ids, cols.values, manifest)
+    assert cols.tag_kept is not None  # set by _tag_features
+    state = FittedFeatures(
+        prior, cols.fitted_encoders, cols.tag_kept, cols.burst_first_day, scaler, manifest
+    )
+    return FeatureSet(ids, cols.values, manifest, state)
 
 
 QUERY_COLUMNS: tuple[str, ...] = ("user_id", "video_id", "session_id", "timestamp")
@@ -846,6 +909,7 @@ def query_features(
     side: SideTables,
     cfg: FeatureConfig | None = None,
     split_mode: str = "global",
+    fitted: FittedFeatures | None = None,
 ) -> FeatureSet:
     """Features of hypothetical showings: user ``user_id`` shown video ``video_id`` at
     ``timestamp``, in session ``session_id`` (one of the user's sessions in ``interactions``).
@@ -856,6 +920,12 @@ def query_features(
     nothing, so every real row keeps exactly the features ``build_features(interactions)`` gives
     it (encoders and scalers are fitted on the same training rows; tests check this). Returns
     the queries' features, in the queries' order.
+
+    ``fitted`` (``build_features(interactions, ...).fitted``, computed once) makes it fast: only
+    the queried users' events are built beside the queries, with the fitted encoders and scalers
+    instead of a new fit on all of ``interactions``, and the features come out the same. That is
+    what lets many queries be scored in chunks without rebuilding every event's features per
+    chunk.
     """
     missing = [c for c in QUERY_COLUMNS if c not in queries.columns]
     if missing:
@@ -898,11 +968,16 @@ def query_features(
     )
     for head in HEADS:
         rows[head] = np.int8(0)
-    frame = pd.concat([interactions[rows.columns].astype({"split": str}), rows], ignore_index=True)
-    built = build_features(frame, side, cfg, split_mode=split_mode)
-    keep = np.flatnonzero((built.ids["split"] == QUERY_SPLIT).to_numpy())
+    events = interactions
+    if fitted is not None:  # the queried users' events only (a user's features need no others)
+        events = interactions[interactions["user_id"].isin(np.unique(rows["user_id"])).to_numpy()]
+    frame = pd.concat([events[rows.columns].astype({"split": str}), rows], ignore_index=True)
+    built = build_features(frame, side, cfg, split_mode=split_mode, fitted=fitted)
+    keep = slice(len(events), len(frame))  # the queries, after the events (views, no copies)
     ids = built.ids.iloc[keep].reset_index(drop=True)
-    return FeatureSet(ids, {n: v[keep] for n, v in built.features.items()}, built.manifest)
+    return FeatureSet(
+        ids, {n: v[keep] for n, v in built.features.items()}, built.manifest, built.fitted
+    )
 
 
 def write_processed(features: FeatureSet, out_dir: str | Path) -> dict[str, int]:

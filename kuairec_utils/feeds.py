@@ -25,7 +25,13 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from kuairec_utils.features import FeatureConfig, SideTables, query_features
+from kuairec_utils.features import (
+    FeatureConfig,
+    FittedFeatures,
+    SideTables,
+    build_features,
+    query_features,
+)
 from kuairec_utils.heads import HEADS
 from kuairec_utils.models import Dataset, GCNValueModel, normalized_adjacency
 from kuairec_utils.weights import sample_candidates
@@ -140,12 +146,14 @@ def score_queries(
     split_mode: str = "global",
     h: torch.Tensor | None = None,
     fixed_features: Mapping[str, float] | None = None,
+    fitted: FittedFeatures | None = None,
 ) -> np.ndarray:
     """(n, 4) the GNN's head probabilities of ``queries`` (``features.query_features``: user,
     video, one of the user's sessions, a time): videos shown as if first in that session.
     ``fixed_features`` sets some features to one value for every query (e.g. the user's
-    history to its training mean)."""
-    built = query_features(interactions, queries, side, feature_cfg, split_mode)
+    history to its training mean); ``fitted``, the features fitted on ``interactions``, spares
+    building every event's features again (the same result)."""
+    built = query_features(interactions, queries, side, feature_cfg, split_mode, fitted)
     fixed = dict(fixed_features or {})
     unknown = sorted(set(fixed) - set(data.feature_names))
     if unknown:
@@ -207,8 +215,14 @@ def score_candidates(
 ) -> np.ndarray:
     """(S, C, 4) predicted head probabilities of every valid candidate at its session's start
     (NaN on padding), in chunks of sessions of at most ``max_rows`` candidates
-    (``fixed_features``: see ``score_queries``)."""
+    (``fixed_features``: see ``score_queries``).
+
+    The features' encoders and scalers are fitted once, on ``interactions`` as 02 fits them, and
+    each chunk builds only its own users' events beside its queries: before, every chunk built
+    the features of every event again (at scale 1.0, 33 chunks of the 10.4M events' features).
+    """
     probs = np.full((*items.shape, len(HEADS)), np.nan, dtype=np.float32)
+    fitted = build_features(interactions, side, feature_cfg, split_mode=split_mode).fitted
     counts = valid.sum(axis=1)
     bounds = np.r_[0, np.cumsum(counts)]
     cuts = np.searchsorted(bounds, np.arange(0, bounds[-1], max_rows), side="right") - 1
@@ -227,7 +241,16 @@ def score_candidates(
             }
         )
         probs[lo + rows, slots] = score_queries(
-            model, data, interactions, side, queries, feature_cfg, split_mode, h, fixed_features
+            model,
+            data,
+            interactions,
+            side,
+            queries,
+            feature_cfg,
+            split_mode,
+            h,
+            fixed_features,
+            fitted,
         )
     return probs
 

@@ -426,6 +426,45 @@ def test_queries_change_no_real_row_and_read_the_state_at_session_start(
     ).all()
 
 
+def test_fitted_features_transform_a_subset_of_users_as_the_whole_table_did(
+    tiny_interactions: pd.DataFrame, tiny_side, tiny_features
+) -> None:
+    frame = tiny_interactions
+    users = np.sort(frame["user_id"].unique())
+    rng = np.random.default_rng(5)
+    for chosen in (users[:1], rng.choice(users, len(users) // 3, replace=False)):
+        part = frame[frame["user_id"].isin(chosen).to_numpy()]
+        if (part["split"] == "train").all():  # a subset fitted alone would differ ...
+            continue
+        again = build_features(part, tiny_side, fitted=tiny_features.fitted)
+        expected = by_raw_row(tiny_features, part["raw_row"].to_numpy())
+        got = by_raw_row(again, part["raw_row"].to_numpy())
+        assert list(got.columns) == list(expected.columns)
+        assert np.array_equal(got.to_numpy(), expected.to_numpy())
+        assert again.manifest == tiny_features.manifest
+    refit = by_raw_row(build_features(part, tiny_side), part["raw_row"].to_numpy())
+    assert not np.array_equal(refit.to_numpy(), got.to_numpy())  # ... as here
+    with pytest.raises(ValueError, match="another FeatureConfig"):
+        build_features(
+            part, tiny_side, FeatureConfig(ema_half_life_short=3), fitted=tiny_features.fitted
+        )
+
+
+def test_queries_with_fitted_features_equal_the_full_build(
+    tiny_interactions: pd.DataFrame, tiny_side, tiny_features
+) -> None:
+    frame = tiny_interactions
+    queries = session_start_queries(frame, np.random.default_rng(6))
+    users = np.sort(queries["user_id"].unique())
+    expected = query_features(frame, queries, tiny_side)
+    for chunk in np.array_split(users, 3):  # as score_candidates asks: some users at a time
+        mine = queries["user_id"].isin(chunk).to_numpy()
+        got = query_features(frame, queries[mine], tiny_side, fitted=tiny_features.fitted)
+        assert got.names == expected.names
+        for name in expected.names:
+            assert np.array_equal(got.features[name], expected.features[name][mine]), name
+
+
 def test_queries_must_name_known_sessions_of_their_user(
     tiny_interactions: pd.DataFrame, tiny_side
 ) -> None:

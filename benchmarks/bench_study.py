@@ -1,0 +1,118 @@
+"""The whole study at another scale, stage by stage: wall time and peak memory of each stage.
+
+``make bench`` times the pipeline on the default data (scale 0.12) and only the simulator and the
+feature step at scale 1.0. This script runs every stage at the scale you give, in a fresh clone
+of this repository's HEAD (``git clone``, then ``make env``), with ``params.yaml`` changed by
+``--set`` (as ``dvc exp run -S`` would), one DVC stage at a time like ``bench_all.py``::
+
+    .venv/bin/python benchmarks/bench_study.py --scale 1.0 [--set gnn.epochs=1 ...] [--keep DIR]
+
+Issue 8's target: the study at scale 1.0 (12.5M rows) within 30 minutes and 16 GB on 2 cores.
+With ``--set baselines.epochs=1 --set gnn.epochs=1`` the value models train one epoch instead of
+five, which shortens a run by hours on 2 cores while every stage still runs at full size; the
+table then says so. A stage that fails stops the run and the table shows what ran until then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_all import HERE, REPO, measured, stage_order
+
+
+def set_params(params_file: Path, settings: list[str]) -> list[str]:
+    """Apply ``section.name=value`` settings to a params.yaml (comments kept); what was set.
+
+    A key must already exist, so that a typo stops the run here instead of being ignored.
+    """
+    yaml = YAML()  # round trip: comments and order kept
+    params = yaml.load(params_file.read_text())
+    done = []
+    for setting in settings:
+        key, sep, text = setting.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set {setting!r}: expected section.name=value")
+        *parents, leaf = key.split(".")
+        node = params
+        for part in parents:
+            if not isinstance(node, dict) or part not in node:
+                raise SystemExit(f"--set {setting!r}: params.yaml has no {key!r}")
+            node = node[part]
+        if not isinstance(node, dict) or leaf not in node:
+            raise SystemExit(f"--set {setting!r}: params.yaml has no {key!r}")
+        node[leaf] = YAML(typ="safe").load(text)
+        done.append(f"{key}={node[leaf]!r}")
+    with params_file.open("w") as f:
+        yaml.dump(params, f)
+    return done
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="simulate.scale (default 1.0)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another params.yaml value, e.g. gnn.epochs=1 (repeatable)",
+    )
+    parser.add_argument("--keep", type=Path, help="clone into this folder and keep it")
+    args = parser.parse_args()
+
+    clone = args.keep or Path(tempfile.mkdtemp(prefix="kuairec-study-")) / "clone"
+    if clone.exists():
+        raise SystemExit(f"{clone} exists: give a new folder to --keep")
+    log = HERE / "out" / "bench_study.log"  # git-ignored
+    log.parent.mkdir(exist_ok=True)
+    log.write_text("")
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env["PATH"] = f"{clone / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+
+    print(f"fresh clone of {REPO} at {clone} (log: {log})", flush=True)
+    subprocess.run(["git", "clone", "--quiet", "--no-local", str(REPO), str(clone)], check=True)
+    settings = set_params(clone / "params.yaml", [f"simulate.scale={args.scale}", *args.set])
+    print("params: " + ", ".join(settings), flush=True)
+    install = measured(["make", "env"], clone, env, log)
+    print(f"install {install['wall_s']:.0f} s", flush=True)
+
+    rows: list[tuple[str, str, str]] = []
+    total_s, peak = 0.0, 0.0
+    tic = time.perf_counter()
+    for name in stage_order(clone, env):
+        try:
+            r = measured(["dvc", "repro", "--single-item", name], clone, env, log)
+        except SystemExit as failed:
+            rows.append((f"  stage {name}", "FAILED", ""))
+            print(failed, flush=True)
+            break
+        total_s += r["wall_s"]
+        peak = max(peak, r["peak_mib"])
+        rows.append((f"  stage {name}", f"{r['wall_s']:.0f} s", f"{r['peak_mib']:,.0f} MiB"))
+        print(f"stage {name}: {r['wall_s']:.0f} s, {r['peak_mib']:,.0f} MiB", flush=True)
+    wall = time.perf_counter() - tic
+    rows.append(("pipeline (the stages above)", f"{wall:.0f} s", f"{peak:,.0f} MiB"))
+
+    width = max(len(r[0]) for r in rows)
+    print()
+    print("params: " + ", ".join(settings))
+    print(f"| {'what':<{width}} | {'time':>8} | {'peak memory':>11} |")
+    print(f"|{'-' * (width + 2)}|{'-' * 10}|{'-' * 13}|")
+    for what, figure, memory in rows:
+        print(f"| {what:<{width}} | {figure:>8} | {memory:>11} |")
+    if not args.keep:
+        shutil.rmtree(clone.parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -212,17 +212,20 @@ def score_candidates(
     max_rows: int = 1_500_000,
     progress: bool = True,
     fixed_features: Mapping[str, float] | None = None,
+    fitted: FittedFeatures | None = None,
 ) -> np.ndarray:
     """(S, C, 4) predicted head probabilities of every valid candidate at its session's start
     (NaN on padding), in chunks of sessions of at most ``max_rows`` candidates
     (``fixed_features``: see ``score_queries``).
 
-    The features' encoders and scalers are fitted once, on ``interactions`` as 02 fits them, and
-    each chunk builds only its own users' events beside its queries: before, every chunk built
-    the features of every event again (at scale 1.0, 33 chunks of the 10.4M events' features).
+    The features' encoders and scalers are fitted once, on ``interactions`` as 02 fits them
+    (``fitted``, or here when it is not given), and each chunk builds only its own users' events
+    beside its queries: before, every chunk built the features of every event again (at scale
+    1.0, 33 chunks of the 10.4M events' features).
     """
     probs = np.full((*items.shape, len(HEADS)), np.nan, dtype=np.float32)
-    fitted = build_features(interactions, side, feature_cfg, split_mode=split_mode).fitted
+    if fitted is None:
+        fitted = build_features(interactions, side, feature_cfg, split_mode=split_mode).fitted
     counts = valid.sum(axis=1)
     bounds = np.r_[0, np.cumsum(counts)]
     cuts = np.searchsorted(bounds, np.arange(0, bounds[-1], max_rows), side="right") - 1

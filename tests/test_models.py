@@ -311,3 +311,17 @@ def test_mkl_runs_in_strict_reproducible_mode_after_importing_the_package() -> N
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
     assert out[-1] == "COMPATIBLE,STRICT"
+
+
+def test_load_processed_without_features_keeps_the_graph_and_the_labels(tiny_processed) -> None:
+    full = models.load_processed(tiny_processed)
+    light = models.load_processed(tiny_processed, features=False)
+    assert light.feature_names == full.feature_names
+    assert np.array_equal(light.user_ids, full.user_ids)
+    assert np.array_equal(light.item_ids, full.item_ids)
+    for name, split in full.splits.items():
+        other = light.splits[name]
+        assert other.x.shape == (len(split), 0) and split.x.shape[1] == len(full.feature_names)
+        assert torch.equal(other.y, split.y)
+        assert torch.equal(other.user, split.user) and torch.equal(other.item, split.item)
+        assert np.array_equal(other.raw_row, split.raw_row)

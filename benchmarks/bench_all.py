@@ -117,6 +117,32 @@ def script_json(script: str, args: list[str], cwd: Path, env: dict[str, str], lo
         target.unlink(missing_ok=True)
 
 
+def fresh_clone(keep: Path | None, prefix: str, log_name: str) -> tuple[Path, Path, dict]:
+    """Where to clone (``keep``, or a new temporary folder), the emptied log under
+    ``benchmarks/out/`` and the environment whose PATH starts with the clone's ``.venv``."""
+    clone = keep or Path(tempfile.mkdtemp(prefix=prefix)) / "clone"
+    if clone.exists():
+        raise SystemExit(f"{clone} exists: give a new folder to --keep")
+    log = HERE / "out" / log_name  # git-ignored
+    log.parent.mkdir(exist_ok=True)
+    log.write_text("")
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env["PATH"] = f"{clone / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    print(f"fresh clone of {REPO} at {clone} (log: {log})", flush=True)
+    subprocess.run(["git", "clone", "--quiet", "--no-local", str(REPO), str(clone)], check=True)
+    return clone, log, env
+
+
+def print_table(rows: list[tuple[str, str, str]], figure: str, width_figure: int) -> None:
+    """Print ``(what, figure, peak memory)`` rows as a Markdown table."""
+    width = max(len(r[0]) for r in rows)
+    print()
+    print(f"| {'what':<{width}} | {figure:>{width_figure}} | {'peak memory':>11} |")
+    print(f"|{'-' * (width + 2)}|{'-' * (width_figure + 2)}|{'-' * 13}|")
+    for what, value, memory in rows:
+        print(f"| {what:<{width}} | {value:>{width_figure}} | {memory:>11} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", type=Path, help="clone into this folder and keep it")
@@ -124,18 +150,8 @@ def main() -> None:
     parser.add_argument("--skip-gnn", action="store_true", help="no GNN time-to-accuracy ratio")
     args = parser.parse_args()
 
-    clone = args.keep or Path(tempfile.mkdtemp(prefix="kuairec-bench-")) / "clone"
-    if clone.exists():
-        raise SystemExit(f"{clone} exists: give a new folder to --keep")
-    log = HERE / "out" / "bench_all.log"  # git-ignored
-    log.parent.mkdir(exist_ok=True)
-    log.write_text("")
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    env["PATH"] = f"{clone / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    clone, log, env = fresh_clone(args.keep, "kuairec-bench-", "bench_all.log")
     rows: list[tuple[str, str, str]] = []
-
-    print(f"fresh clone of {REPO} at {clone} (log: {log})", flush=True)
-    subprocess.run(["git", "clone", "--quiet", "--no-local", str(REPO), str(clone)], check=True)
     install = measured(["make", "env"], clone, env, log)
     rows.append(("fresh clone: make env (install)", f"{install['wall_s']:.0f} s", ""))
     print(f"install {install['wall_s']:.0f} s", flush=True)
@@ -190,12 +206,7 @@ def main() -> None:
             )
         )
 
-    width = max(len(r[0]) for r in rows)
-    print()
-    print(f"| {'what':<{width}} | {'time / figure':>34} | {'peak memory':>11} |")
-    print(f"|{'-' * (width + 2)}|{'-' * 36}|{'-' * 13}|")
-    for what, figure, memory in rows:
-        print(f"| {what:<{width}} | {figure:>34} | {memory:>11} |")
+    print_table(rows, "time / figure", 34)
     if not args.keep:
         shutil.rmtree(clone.parent, ignore_errors=True)
 

@@ -16,18 +16,15 @@ table then says so. A stage that fails stops the run and the table shows what ra
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from ruamel.yaml import YAML
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_all import HERE, REPO, measured, stage_order
+from bench_all import fresh_clone, measured, print_table, stage_order
 
 
 def set_params(params_file: Path, settings: list[str]) -> list[str]:
@@ -70,24 +67,14 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="clone into this folder and keep it")
     args = parser.parse_args()
 
-    clone = args.keep or Path(tempfile.mkdtemp(prefix="kuairec-study-")) / "clone"
-    if clone.exists():
-        raise SystemExit(f"{clone} exists: give a new folder to --keep")
-    log = HERE / "out" / "bench_study.log"  # git-ignored
-    log.parent.mkdir(exist_ok=True)
-    log.write_text("")
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    env["PATH"] = f"{clone / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-
-    print(f"fresh clone of {REPO} at {clone} (log: {log})", flush=True)
-    subprocess.run(["git", "clone", "--quiet", "--no-local", str(REPO), str(clone)], check=True)
+    clone, log, env = fresh_clone(args.keep, "kuairec-study-", "bench_study.log")
     settings = set_params(clone / "params.yaml", [f"simulate.scale={args.scale}", *args.set])
     print("params: " + ", ".join(settings), flush=True)
     install = measured(["make", "env"], clone, env, log)
     print(f"install {install['wall_s']:.0f} s", flush=True)
 
     rows: list[tuple[str, str, str]] = []
-    total_s, peak = 0.0, 0.0
+    peak = 0.0
     tic = time.perf_counter()
     for name in stage_order(clone, env):
         try:
@@ -96,20 +83,14 @@ def main() -> None:
             rows.append((f"  stage {name}", "FAILED", ""))
             print(failed, flush=True)
             break
-        total_s += r["wall_s"]
         peak = max(peak, r["peak_mib"])
         rows.append((f"  stage {name}", f"{r['wall_s']:.0f} s", f"{r['peak_mib']:,.0f} MiB"))
         print(f"stage {name}: {r['wall_s']:.0f} s, {r['peak_mib']:,.0f} MiB", flush=True)
     wall = time.perf_counter() - tic
     rows.append(("pipeline (the stages above)", f"{wall:.0f} s", f"{peak:,.0f} MiB"))
 
-    width = max(len(r[0]) for r in rows)
-    print()
-    print("params: " + ", ".join(settings))
-    print(f"| {'what':<{width}} | {'time':>8} | {'peak memory':>11} |")
-    print(f"|{'-' * (width + 2)}|{'-' * 10}|{'-' * 13}|")
-    for what, figure, memory in rows:
-        print(f"| {what:<{width}} | {figure:>8} | {memory:>11} |")
+    print("\nparams: " + ", ".join(settings))
+    print_table(rows, "time", 8)
     if not args.keep:
         shutil.rmtree(clone.parent, ignore_errors=True)
 

@@ -439,7 +439,7 @@ def watch_depth_offsets(
     logit's slope and the depth's read the index on one utility scale. Where they do not (the
     logit's ``b`` steepened, ``s_x`` flattened by the selection of not skipping), the offset is
     off by a multiple of the feed's mean index; on the simulated platform that leaves about a
-    quarter of the correction out (the README's causal paragraph).
+    quarter of the correction out (docs/findings.md, section 4.2).
     """
     session_index = np.asarray(session_index, dtype=np.int64)
     ratio = rows["watch_ratio"].to_numpy(dtype=np.float64)

@@ -7,6 +7,7 @@ is its true probability; its AUC on a split is the ceiling any model can reach t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -156,6 +157,7 @@ def _world_rows(
     return u, v
 
 
+TRUE_PROBABILITY_CHUNK = 1 << 21  # candidates per chunk of true_candidate_probabilities
 HABIT_COLUMNS = ["user_id", "video_id", "session_id", "position", "utility", "selectivity"]
 
 
@@ -220,23 +222,39 @@ def habit_at(
     one length), from ``habit_records``: the habit at the first record from that session on
     (the state does not move between two showings of the category), else the habit after the
     last earlier record, else 0 (never shown). ``later=False`` uses the earlier records only."""
-    n_cat = int(max(records["category"].max(), np.max(category, initial=0))) + 1
-    n_session = int(max(records["session"].max(), np.max(session, initial=0))) + 1
+    return _habit_lookup(records, np.max(category, initial=0), np.max(session, initial=0))(
+        user, category, session, later
+    )
+
+
+def _habit_lookup(
+    records: pd.DataFrame, max_category: int, max_session: int
+) -> Callable[..., np.ndarray]:
+    """``habit_at`` in two steps: sort ``records`` once, then look up any number of batches of
+    (user, category, session) with categories and sessions up to the given maxima."""
+    n_cat = int(max(records["category"].max(), max_category)) + 1
+    n_session = int(max(records["session"].max(), max_session)) + 1
     key = records["user"].to_numpy(np.int64) * n_cat + records["category"].to_numpy(np.int64)
     stamp = key * n_session + records["session"].to_numpy(np.int64)
     order = np.argsort(stamp, kind="stable")
     key, stamp = key[order], stamp[order]
     habit, after = records["habit"].to_numpy()[order], records["habit_after"].to_numpy()[order]
-    query = np.asarray(user, np.int64) * n_cat + np.asarray(category, np.int64)
-    pos = np.searchsorted(stamp, query * n_session + np.asarray(session, np.int64), side="left")
-    out = np.zeros(len(query))
-    at_or_after = np.zeros(len(query), dtype=bool)
-    if later:
-        at_or_after = (pos < len(key)) & (key[np.minimum(pos, len(key) - 1)] == query)
-        out[at_or_after] = habit[pos[at_or_after]]
-    before = ~at_or_after & (pos > 0) & (key[np.maximum(pos - 1, 0)] == query)
-    out[before] = after[pos[before] - 1]
-    return out
+
+    def lookup(
+        user: np.ndarray, category: np.ndarray, session: np.ndarray, later: bool = True
+    ) -> np.ndarray:
+        query = np.asarray(user, np.int64) * n_cat + np.asarray(category, np.int64)
+        pos = np.searchsorted(stamp, query * n_session + np.asarray(session, np.int64), "left")
+        out = np.zeros(len(query))
+        at_or_after = np.zeros(len(query), dtype=bool)
+        if later:
+            at_or_after = (pos < len(key)) & (key[np.minimum(pos, len(key) - 1)] == query)
+            out[at_or_after] = habit[pos[at_or_after]]
+        before = ~at_or_after & (pos > 0) & (key[np.maximum(pos - 1, 0)] == query)
+        out[before] = after[pos[before] - 1]
+        return out
+
+    return lookup
 
 
 def true_candidate_probabilities(
@@ -279,10 +297,23 @@ def true_candidate_probabilities(
     records = habit_records(cfg, world, truth[keep], play_ms[keep])
     first = np.asarray(first_raw_row)
     u, v = _world_rows(world, np.asarray(user_id), np.asarray(video_id))
-    habit = habit_at(records, u, world.video_category[v], truth["session_id"].to_numpy()[first])
-    utility = static_utility(cfg, world, u, v) + cfg.habit_weight * habit + utility_shift
-    if selectivity == "session":
-        threshold = truth["selectivity"].to_numpy()[first]
-    else:
-        threshold = world.user_selectivity[u]
-    return head_probabilities(cfg, utility, threshold, world.video_duration_ms[v])[0]
+    session = truth["session_id"].to_numpy()
+    habit = _habit_lookup(records, world.n_categories - 1, session.max(initial=0))
+    selectivities = truth["selectivity"].to_numpy()
+    out = np.empty((len(u), len(HEADS)))
+    # in chunks: the taste match gathers (n, dim) rows of both sides, 13 GB for the 48M
+    # candidates of the full-size platform at once (every value is computed row by row)
+    for lo in range(0, len(u), TRUE_PROBABILITY_CHUNK):
+        part = slice(lo, lo + TRUE_PROBABILITY_CHUNK)
+        uu, vv = u[part], v[part]
+        utility = (
+            static_utility(cfg, world, uu, vv)
+            + cfg.habit_weight * habit(uu, world.video_category[vv], session[first[part]])
+            + utility_shift
+        )
+        if selectivity == "session":
+            threshold = selectivities[first[part]]
+        else:
+            threshold = world.user_selectivity[uu]
+        out[part] = head_probabilities(cfg, utility, threshold, world.video_duration_ms[vv])[0]
+    return out

@@ -11,8 +11,8 @@ the four heads follow one utility index, the incidental parameters (a threshold 
 intercept per session) bias it on short feeds; on the feeds of at least 20 videos it recovers
 w within 0.022 from the exact probabilities (05, all 10,507 such sessions; every 8th of them,
 ``diagnostics/selection_model.py --k-range 20 1000``: 0.011), and within 0.011 with the
-split-panel jackknife's bias correction (``jackknife_selection_weights``, 05's default; the
-README's head-weights paragraph gives the figures).
+split-panel jackknife's bias correction (``jackknife_selection_weights``, 05's default;
+docs/findings.md, section 3, gives the figures).
 """
 
 from __future__ import annotations

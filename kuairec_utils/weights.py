@@ -94,7 +94,8 @@ class FeedProblem:
         k: np.ndarray,
         mu_obs: np.ndarray,
     ) -> FeedProblem:
-        """Check shapes and build the problem."""
+        """Check shapes and build the problem. ``probs`` already in float32 is used as it is,
+        not copied: do not modify it while the problem is in use."""
         valid = np.asarray(valid, dtype=bool)
         s, c = valid.shape
         probs, items = np.asarray(probs), np.asarray(items)
@@ -115,8 +116,13 @@ class FeedProblem:
         if not np.isfinite(probs[valid]).all():
             raise ValueError("probs must be finite on every valid candidate")
         k = np.minimum(np.asarray(k, dtype=np.int64), valid.sum(axis=1))  # feed <= candidates
-        problem = cls(
-            probs.astype(np.float32), items, item_embeddings, valid, k, np.asarray(mu_obs, float)
+        problem = cls(  # float32 probs are kept, not copied (1.8 GB at full scale)
+            probs.astype(np.float32, copy=False),
+            items,
+            item_embeddings,
+            valid,
+            k,
+            np.asarray(mu_obs, float),
         )
         problem.blocks = _make_blocks(problem.probs, items, valid, k)
         for block in problem.blocks:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from kuairec_utils.evaluation import true_candidate_probabilities
 from kuairec_utils.heads import HEADS
@@ -35,6 +36,32 @@ def test_true_candidate_probabilities_are_the_platforms_ranking_probabilities(
     opening = ((rows["session_id"] == first_session) & (rows["position"] == 0)).to_numpy()
     expected = rows[[f"p_{h}" for h in HEADS]].to_numpy()[opening]
     assert opening.sum() > 20 and np.allclose(got[opening], expected, atol=1e-9)
+
+
+def test_true_candidate_probabilities_in_chunks_equal_one_pass(
+    tiny_sim: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kuairec_utils.evaluation as evaluation
+
+    truth = pd.read_parquet(tiny_sim / "ground_truth" / "big_matrix_truth.parquet")
+    rows = truth[~truth["is_duplicate"]]
+    opening_rows = rows[rows["position"] == 0]
+    first_row = pd.Series(opening_rows.index, index=opening_rows["session_id"].to_numpy())
+    rng = np.random.default_rng(0)
+    pick = rng.integers(0, len(rows), 5_000)
+    args = (
+        tiny_sim,
+        rows["user_id"].to_numpy()[pick],
+        rng.choice(rows["video_id"].unique(), len(pick)),  # any video, not only the shown one
+        first_row.loc[rows["session_id"].to_numpy()[pick]].to_numpy(),
+    )
+    for selectivity in ("session", "user"):
+        monkeypatch.setattr(evaluation, "TRUE_PROBABILITY_CHUNK", 1 << 30)
+        whole = evaluation.true_candidate_probabilities(*args, selectivity=selectivity)
+        monkeypatch.setattr(evaluation, "TRUE_PROBABILITY_CHUNK", 777)  # 7 chunks, one partial
+        chunked = evaluation.true_candidate_probabilities(*args, selectivity=selectivity)
+        assert whole.shape == (len(pick), len(HEADS)) and np.isfinite(whole).all()
+        assert np.array_equal(whole, chunked)  # bit for bit
 
 
 def test_habit_replayed_from_earlier_sessions_is_the_next_sessions_habit(tiny_sim: Path) -> None:

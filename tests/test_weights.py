@@ -70,6 +70,17 @@ def test_feeds_longer_than_the_candidate_set_are_handled() -> None:
     assert np.isfinite(objective(again, W_TRUE))
 
 
+def test_float32_probs_are_not_copied_and_other_dtypes_are_converted() -> None:
+    problem, _ = synthetic(n_sessions=40)
+    probs32 = problem.probs.astype(np.float32)
+    args = (problem.items, problem.item_embeddings, problem.valid, problem.k, problem.mu_obs)
+    kept = FeedProblem.from_items(probs32, *args)
+    assert kept.probs is probs32  # no second copy of the largest array (GBs at full scale)
+    converted = FeedProblem.from_items(probs32.astype(np.float64), *args)
+    assert converted.probs.dtype == np.float32 and np.array_equal(converted.probs, probs32)
+    assert objective(kept, W_TRUE) == objective(converted, W_TRUE)
+
+
 def test_with_ranking_noise_the_bootstrap_interval_covers_w() -> None:
     problem, users = synthetic(n_sessions=1500, noise=0.03, seed=1)
     estimate = estimate_weights(problem)

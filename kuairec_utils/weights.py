@@ -20,7 +20,7 @@ This module knows nothing of where the probabilities and embeddings come from (t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 
 import numba
 import numpy as np
@@ -40,7 +40,7 @@ class _Block:
     """Sessions of similar candidate counts, their valid candidates packed left."""
 
     sessions: np.ndarray  # (b,) rows of the problem
-    probs: np.ndarray  # (b, c, 4) float32
+    probs: InitVar[np.ndarray]  # (b, c, 4) float32, kept only as ``heads``
     items: np.ndarray  # (b, c) int64, 0 on padding
     valid: np.ndarray  # (b, c) bool
     k: np.ndarray  # (b,)
@@ -48,13 +48,18 @@ class _Block:
     pad: np.ndarray = field(init=False, repr=False)  # (b, c) float32: 0, or -inf on padding
     mu_obs: np.ndarray = field(init=False, repr=False)  # (b, r) the sessions' observed means
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, probs: np.ndarray) -> None:
         # Head-major copies make a score four contiguous multiply-adds instead of a matrix
-        # product with an inner dimension of 4.
+        # product with an inner dimension of 4. They are the block's only copy of its
+        # probabilities (a second, slot-major one was 0.8 GB at full scale).
         self.heads = np.ascontiguousarray(
-            np.moveaxis(np.where(self.valid[:, :, None], self.probs, 0), 2, 0), dtype=np.float32
+            np.moveaxis(np.where(self.valid[:, :, None], probs, 0), 2, 0), dtype=np.float32
         )
         self.pad = np.where(self.valid, 0.0, -np.inf).astype(np.float32)
+
+    def probs64(self) -> np.ndarray:
+        """(b, c, 4) float64 probabilities, 0 on padding (what the rank logit reads)."""
+        return np.ascontiguousarray(np.moveaxis(self.heads, 0, 2), dtype=np.float64)
 
 
 @dataclass
@@ -62,7 +67,7 @@ class FeedProblem:
     """Sessions with their candidates (padded to a common width C on input).
 
     probs: (S, C, 4) predicted head probabilities of each candidate (HEADS order)
-    items: (S, C) each candidate's row in ``item_embeddings`` (anything where not valid)
+    items: (S, C) each candidate's row in ``item_embeddings`` (0 where not valid)
     item_embeddings: (V, r) the videos' embeddings
     valid: (S, C) which candidate slots are real (the rest is padding)
     k: (S,) feed size K_s of each session (clipped to the number of valid candidates)
@@ -94,8 +99,10 @@ class FeedProblem:
         k: np.ndarray,
         mu_obs: np.ndarray,
     ) -> FeedProblem:
-        """Check shapes and build the problem. ``probs`` already in float32 is used as it is,
-        not copied: do not modify it while the problem is in use."""
+        """Check shapes and build the problem. ``probs`` already in float32 and ``items``
+        already in int64 with 0 on padding are used as they are, not copied (0.9-1.8 GB each at
+        full scale): do not modify them while the problem is in use. Other ``items`` may hold
+        anything where not valid."""
         valid = np.asarray(valid, dtype=bool)
         s, c = valid.shape
         probs, items = np.asarray(probs), np.asarray(items)
@@ -108,7 +115,8 @@ class FeedProblem:
         item_embeddings = np.asarray(item_embeddings, dtype=np.float64)
         if np.shape(mu_obs) != (s, item_embeddings.shape[1]):
             raise ValueError("mu_obs must be (S, r) with r the embeddings' width")
-        items = np.where(valid, items, 0).astype(np.int64)
+        if items.dtype != np.int64 or not _zero_where_not(valid, items):
+            items = np.where(valid, items, 0).astype(np.int64)
         if items.size and (items.min() < 0 or items.max() >= len(item_embeddings)):
             raise ValueError("items must index rows of item_embeddings")
         if np.any(np.asarray(k) < 1):
@@ -149,6 +157,13 @@ class FeedProblem:
 
     def __len__(self) -> int:
         return len(self.k)
+
+
+def _zero_where_not(valid: np.ndarray, values: np.ndarray, rows: int = 65536) -> bool:
+    """Whether ``values`` is 0 wherever ``valid`` is not (checked some rows at a time)."""
+    return not any(
+        values[lo : lo + rows][~valid[lo : lo + rows]].any() for lo in range(0, len(values), rows)
+    )
 
 
 def _make_blocks(
@@ -631,7 +646,7 @@ def rank_logit_weights(
     weights = np.ones(len(problem)) if session_weights is None else np.asarray(session_weights)
     blocks = [
         (
-            np.nan_to_num(b.probs.astype(np.float64)),
+            b.probs64(),
             b.valid,
             np.arange(b.valid.shape[1])[None, :] < b.k[:, None],
             b.sessions,
@@ -660,7 +675,7 @@ def _session_gradients(problem: FeedProblem, beta: np.ndarray) -> np.ndarray:
     out = np.empty((len(problem), len(HEADS)))
     for b in problem.blocks:
         shown = np.arange(b.valid.shape[1])[None, :] < b.k[:, None]
-        probs = np.nan_to_num(b.probs.astype(np.float64))
+        probs = b.probs64()
         out[b.sessions] = _rank_logit(beta, probs, b.valid, shown, np.ones(len(b.k)))[2]
     return out
 

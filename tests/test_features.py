@@ -488,3 +488,31 @@ def test_stack_rows_equals_column_stack_in_blocks() -> None:
         part = stack_rows(columns, lo, hi, block=512)
         assert part.dtype == np.float32 and part.flags.c_contiguous
         assert np.array_equal(part, full[lo:hi])
+
+
+def test_scoring_queries_in_chunks_gives_the_bits_of_one_call(
+    tiny_interactions: pd.DataFrame, tiny_side, tiny_features, tiny_processed: Path
+) -> None:
+    """05 scores the small matrix's pairs a chunk at a time; chunks cut across users."""
+    import torch
+
+    from kuairec_utils.feeds import score_queries
+    from kuairec_utils.models import GCNValueModel, load_processed, normalized_adjacency
+
+    data = load_processed(tiny_processed, features=False)
+    train = data.splits["train"]
+    adjacency = normalized_adjacency(train.user, train.item, data.n_users, data.n_items)
+    torch.manual_seed(0)
+    model = GCNValueModel(
+        data.n_users, data.n_items, len(data.feature_names), adjacency, hidden=8, mlp_hidden=16
+    ).eval()
+    queries = session_start_queries(tiny_interactions, np.random.default_rng(8))
+    queries = queries[queries["video_id"].isin(data.item_ids)].reset_index(drop=True)
+    args = (model, data, tiny_interactions, tiny_side, queries, FeatureConfig())
+    kw = {"fitted": tiny_features.fitted, "batch_rows": 64}
+    whole = score_queries(*args, **kw)
+    chunked = score_queries(*args, max_rows=250, **kw)  # chunks of 192 rows: 3 passes each
+    assert len(queries) > 1000 and whole.shape == (len(queries), 4)
+    assert np.array_equal(chunked, whole)
+    with pytest.raises(ValueError, match="max_rows=250 needs"):
+        score_queries(*args, max_rows=250, batch_rows=64)  # without the fitted features

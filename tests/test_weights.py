@@ -11,6 +11,7 @@ from kuairec_utils.weights import (
     estimate_weights,
     objective,
     percentile_intervals,
+    rank_logit_weights,
     simulated_feed_mask,
     to_l1_sphere,
 )
@@ -79,6 +80,27 @@ def test_float32_probs_are_not_copied_and_other_dtypes_are_converted() -> None:
     converted = FeedProblem.from_items(probs32.astype(np.float64), *args)
     assert converted.probs.dtype == np.float32 and np.array_equal(converted.probs, probs32)
     assert objective(kept, W_TRUE) == objective(converted, W_TRUE)
+
+
+def test_clean_int64_items_are_not_copied_and_padding_is_ignored() -> None:
+    problem, _ = synthetic(n_sessions=40, n_cand=8)
+    valid = problem.valid
+    assert (~valid).any()  # some sessions have fewer candidates than the width
+    items = np.where(valid, problem.items, 0).astype(np.int64)
+    probs = problem.probs.astype(np.float32)
+    rest = (problem.item_embeddings, valid, problem.k, problem.mu_obs)
+    kept = FeedProblem.from_items(probs, items, *rest)
+    assert kept.items is items  # no second copy (0.9 GB at full scale)
+    padded_items = np.where(valid, items, 999).astype(np.int32)  # garbage where not valid
+    padded_probs = np.where(valid[:, :, None], probs, 7.5).astype(np.float32)
+    other = FeedProblem.from_items(padded_probs, padded_items, *rest)
+    assert other.items is not padded_items and np.array_equal(other.items, items)
+    assert objective(other, W_TRUE) == objective(kept, W_TRUE)
+    assert np.array_equal(rank_logit_weights(other).beta, rank_logit_weights(kept).beta)
+    for block in kept.blocks:  # the rank logit reads the blocks' head-major copy
+        dense = block.probs64()
+        assert dense.dtype == np.float64 and dense.flags.c_contiguous
+        assert (dense[~block.valid] == 0).all()
 
 
 def test_with_ranking_noise_the_bootstrap_interval_covers_w() -> None:

@@ -115,7 +115,7 @@ class FeedProblem:
         item_embeddings = np.asarray(item_embeddings, dtype=np.float64)
         if np.shape(mu_obs) != (s, item_embeddings.shape[1]):
             raise ValueError("mu_obs must be (S, r) with r the embeddings' width")
-        if items.dtype != np.int64 or not _zero_where_not(valid, items):
+        if items.dtype != np.int64 or np.any(items, where=~valid):  # padding not yet 0
             items = np.where(valid, items, 0).astype(np.int64)
         if items.size and (items.min() < 0 or items.max() >= len(item_embeddings)):
             raise ValueError("items must index rows of item_embeddings")
@@ -157,13 +157,6 @@ class FeedProblem:
 
     def __len__(self) -> int:
         return len(self.k)
-
-
-def _zero_where_not(valid: np.ndarray, values: np.ndarray, rows: int = 65536) -> bool:
-    """Whether ``values`` is 0 wherever ``valid`` is not (checked some rows at a time)."""
-    return not any(
-        values[lo : lo + rows][~valid[lo : lo + rows]].any() for lo in range(0, len(values), rows)
-    )
 
 
 def _make_blocks(

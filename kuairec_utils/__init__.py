@@ -16,9 +16,9 @@ __version__ = "0.1.0"
 # path from one process to the next (by the operands' memory alignment, by the CPU model), so the
 # same seed could train a model that differs in the last bits, and early stopping can turn those
 # into a different epoch. MKL's "conditional numerical reproducibility" in STRICT mode fixes the
-# path: "AUTO,STRICT" gives the same bytes on every CPU with the same instruction set and thread
-# count, at no measurable cost here. MKL reads the variable at its first call, so importing this
-# package before any torch computation is enough; a value already exported wins (e.g.
-# "COMPATIBLE,STRICT": MKL's one path for every x86 CPU; it refuses its AVX2 branch on AMD CPUs
-# and stays in AUTO. torch's own kernels still differ between AVX2 and AVX-512 CPUs).
+# path: "AUTO,STRICT" gives the same bytes on every CPU where MKL picks the same branch, with the
+# same thread count, at no measurable cost here. MKL reads the variable at its first call, so
+# importing this package before any torch computation is enough; a value already exported wins
+# (e.g. "COMPATIBLE,STRICT": MKL's one branch for every x86-64 CPU). What is identical across
+# CPUs, and what only on the same machine: the README.
 os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")

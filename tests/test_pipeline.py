@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import yaml
 from conftest import TINY_SCALE
 
 from kuairec_utils.config import PROJ_ROOT
+from kuairec_utils.metrics import disagreements
 
 pytestmark = pytest.mark.slow
 
@@ -77,9 +79,30 @@ def tree_digest(repo: Path) -> dict[str, str]:
     return digest
 
 
-def run(repo: Path, *args: str) -> subprocess.CompletedProcess:
+def run(
+    repo: Path, *args: str, forced: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
+    return subprocess.run(args, cwd=repo, env=env | (forced or {}), capture_output=True, text=True)
+
+
+def another_cpus_kernels() -> dict[str, str]:
+    """Variables that make this machine compute as an x86-64 CPU one level down would: numpy's
+    loops without their top level (AVX-512 machines run the AVX2 ones, AVX2 machines SSE ones),
+    OpenBLAS's Sandybridge kernels (no fused multiply-add), and torch's and oneDNN's AVX2
+    kernels where they would run AVX-512 ones. MKL keeps its own path (see the README)."""
+    import numpy as np
+    import torch
+
+    found = np.show_config(mode="dicts")["SIMD Extensions"]["found"]
+    forced = {"OPENBLAS_CORETYPE": "Sandybridge"}
+    if "X86_V4" in found:
+        forced["NPY_DISABLE_CPU_FEATURES"] = "X86_V4"
+    elif "X86_V3" in found:
+        forced["NPY_DISABLE_CPU_FEATURES"] = "X86_V3"
+    if torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+        forced |= {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    return forced
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +147,24 @@ def test_a_second_clone_writes_byte_identical_metrics(
         assert (other / "metrics" / name).read_bytes() == (repo / "metrics" / name).read_bytes(), (
             name
         )
+
+
+def test_another_cpus_kernels_write_the_same_metrics_to_their_precision(
+    repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """What the README promises across CPUs: a copy run on the kernels of a CPU one level down
+    writes metrics that agree with the first run's to their written significant digits."""
+    assert (repo / "metrics" / "causal.json").exists(), "needs the first test's run"
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip(f"the forced kernels are x86-64 ones; this CPU is {platform.machine()}")
+    other = copy_repository(tmp_path_factory.mktemp("other_cpu"))
+    set_params(other, **TINY)
+    result = run(other, "dvc", "repro", forced=another_cpus_kernels())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    names = sorted(p.name for p in (repo / "metrics").glob("*.json"))
+    for name in names:
+        first, second = (json.loads((r / "metrics" / name).read_text()) for r in (repo, other))
+        assert disagreements(first, second) == [], name
 
 
 @pytest.mark.parametrize(

@@ -189,3 +189,67 @@ def test_a_stage_depends_on_every_module_its_code_imports(name: str) -> None:
         needed.add("kuairec_utils/__init__.py")
     missing = sorted(needed - set(stage["deps"]))
     assert not missing, f"stage {name} runs code from {missing} without depending on it"
+
+
+# the folders of the data flow a stage's command names (the notebooks' *_dir parameters, the
+# modules' path options); data/external holds files shipped with the repository, which the
+# acquire stage reads from config.py and lists as a dependency
+FLOW = ("data/", "models", "metrics", "reports")
+PATH_OPTIONS = ("--out", "--metrics", "--reports")
+
+
+def _named_paths(cmd: str) -> set[str]:
+    words = cmd.split()
+    named = set()
+    for i, word in enumerate(words[:-1]):
+        if word == "-p" and words[i + 1].endswith("_dir") and i + 2 < len(words):
+            named.add(words[i + 2])
+        elif word in PATH_OPTIONS:
+            named.add(words[i + 1])
+    return {p.rstrip("/") for p in named if p.startswith(FLOW)}
+
+
+def _paths(entries: list) -> set[str]:
+    return {e if isinstance(e, str) else next(iter(e)) for e in entries}
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder + "/")
+
+
+def data_dependency_problems(name: str, stage: dict) -> list[str]:
+    """Every folder of the data flow that a stage's command hands its code must be among its
+    deps (a dep inside it, or it inside a dep) unless the stage only writes there, and every
+    data dep must lie inside a folder the command hands over."""
+    named = _named_paths(str(stage["cmd"]))
+    deps = {d for d in _paths(stage.get("deps", [])) if d.startswith(FLOW)}
+    written = _paths(stage.get("outs", [])) | _paths(stage.get("metrics", []))
+    problems = []
+    for folder in sorted(named):
+        read = any(_under(d, folder) or _under(folder, d) for d in deps)
+        if not read and not any(_under(o, folder) for o in written):
+            problems.append(f"stage {name} is given {folder} but does not depend on it")
+    for dep in sorted(deps - {"data/external/kuairec"}):
+        if not any(_under(dep, folder) for folder in named):
+            problems.append(f"stage {name} depends on {dep}, which its command does not name")
+    return problems
+
+
+@pytest.mark.parametrize("name", sorted(_stage_bodies()))
+def test_a_stage_depends_on_the_data_it_is_given(name: str) -> None:
+    """DVC re-runs a stage when what it reads changes, and tracks nothing it cannot read."""
+    assert data_dependency_problems(name, _stage_bodies()[name]) == []
+
+
+def test_the_data_dependency_check_names_a_missing_or_stray_dependency() -> None:
+    stage = {
+        "cmd": "papermill a.ipynb b.ipynb -p raw_dir data/raw -p metrics_dir metrics",
+        "deps": ["a.ipynb", "metrics/weights.json", "models/gnn"],
+        "metrics": [{"metrics/causal.json": {"cache": False}}],
+    }
+    assert data_dependency_problems("x", stage) == [
+        "stage x is given data/raw but does not depend on it",
+        "stage x depends on models/gnn, which its command does not name",
+    ]
+    stage["deps"] = ["a.ipynb", "data/raw", "metrics/weights.json"]
+    assert data_dependency_problems("x", stage) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -193,31 +194,89 @@ def test_same_seed_same_bytes_other_seed_other_data(
     assert _digest(other)[str(path)] != _digest(tiny_sim)[str(path)]
 
 
-def test_the_same_bytes_whichever_cpu_kernels_run(tmp_path: Path) -> None:
-    """numpy's OpenBLAS picks its kernels by CPU (OPENBLAS_CORETYPE forces one), and numpy its
-    own vectorised loops (NPY_DISABLE_CPU_FEATURES turns some off): the data set must not
-    depend on which. Sandybridge's BLAS kernels have no fused multiply-add, the CPU's own
-    (Haswell or later on x86-64 machines with AVX2) do; without X86_V3 numpy's loops use SSE."""
-    digests = {}
-    for name, forced in (
-        ("native", {}),
-        ("blas", {"OPENBLAS_CORETYPE": "Sandybridge"}),
-        ("loops", {"NPY_DISABLE_CPU_FEATURES": "X86_V3"}),
-    ):
-        out = tmp_path / name
-        forcing = ("OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES")
-        env = {k: v for k, v in os.environ.items() if k not in forcing} | forced
-        run = subprocess.run(
-            [sys.executable, "-m", "kuairec_utils.simulate", "--out", str(out)]
-            + ["--scale", str(TINY_SCALE), "--seed", str(TINY_SEED), "--no-progress"],
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        assert run.returncode == 0, run.stderr
-        digests[name] = _digest(out)
-    assert digests["blas"] == digests["native"]
-    assert digests["loops"] == digests["native"]
+# What the README promises across x86-64 CPUs, checked by forcing this machine's numpy and
+# OpenBLAS onto the kernels other CPUs run: the release's CSV files (and truth.json) byte for
+# byte, the ground-truth tables to TRUTH_TOLERANCE (numpy's transcendental loops, exp and log
+# among them, round differently at each SIMD level).
+TRUTH_TOLERANCE = 1e-12
+SIMD = np.show_config(mode="dicts")["SIMD Extensions"]
+FORCINGS = {
+    # OpenBLAS picks its kernels by CPU; Sandybridge's have no fused multiply-add
+    "openblas_sandybridge": ("x86_64", {"OPENBLAS_CORETYPE": "Sandybridge"}),
+    # numpy's loops one level down: AVX-512 machines run the AVX2 ones, AVX2 machines SSE ones
+    "numpy_without_x86_v4": ("X86_V4", {"NPY_DISABLE_CPU_FEATURES": "X86_V4"}),
+    "numpy_without_x86_v3": ("X86_V3", {"NPY_DISABLE_CPU_FEATURES": "X86_V4 X86_V3"}),
+}
+
+
+def _simulate_in_a_process(out: Path, forced: dict[str, str]) -> Path:
+    forcing = ("OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES")
+    env = {k: v for k, v in os.environ.items() if k not in forcing} | forced
+    run = subprocess.run(
+        [sys.executable, "-m", "kuairec_utils.simulate", "--out", str(out)]
+        + ["--scale", str(TINY_SCALE), "--seed", str(TINY_SEED), "--no-progress"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def native_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _simulate_in_a_process(tmp_path_factory.mktemp("native") / "raw", {})
+
+
+def assert_truth_tables_agree(a: Path, b: Path, tolerance: float = TRUTH_TOLERANCE) -> None:
+    """The ground-truth parquet tables of two releases: the same columns, types and non-float
+    values, floats within ``tolerance``."""
+    for name in ("big_matrix_truth.parquet", "small_matrix_truth.parquet"):
+        x, y = (pd.read_parquet(root / "ground_truth" / name) for root in (a, b))
+        assert list(x.columns) == list(y.columns) and (x.dtypes == y.dtypes).all(), name
+        for column in x.columns:
+            left, right = x[column].to_numpy(), y[column].to_numpy()
+            if left.dtype.kind == "f":
+                np.testing.assert_allclose(right, left, rtol=0, atol=tolerance, err_msg=column)
+            else:
+                assert np.array_equal(left, right), (name, column)
+
+
+@pytest.mark.parametrize("forcing", sorted(FORCINGS))
+def test_the_release_whichever_cpu_kernels_run(
+    forcing: str, native_release: Path, tmp_path: Path
+) -> None:
+    """The data set does not depend on which CPU kernels numpy and OpenBLAS run: the CSV files
+    and truth.json byte for byte, the truth tables within TRUTH_TOLERANCE. Each forcing needs
+    the level it turns off (the native run already is the level below)."""
+    needs, forced = FORCINGS[forcing]
+    if needs == "x86_64" and platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip(f"OpenBLAS's x86 kernels: this CPU is {platform.machine()}")
+    if needs != "x86_64" and needs not in SIMD["found"]:
+        pytest.skip(f"this CPU lacks {needs}: numpy already runs the loops below it")
+    other = _simulate_in_a_process(tmp_path / "raw", forced)
+    native, forced_digest = _digest(native_release), _digest(other)
+    truth = {k for k in native if k.endswith(".parquet")}
+    assert len(native) - len(truth) == 8  # the seven CSV files and truth.json
+    assert {k: v for k, v in forced_digest.items() if k not in truth} == {
+        k: v for k, v in native.items() if k not in truth
+    }
+    assert_truth_tables_agree(native_release, other)
+
+
+def test_the_truth_tolerance_check_would_catch_a_moved_probability(
+    native_release: Path, tmp_path: Path
+) -> None:
+    moved = tmp_path / "moved"
+    (moved / "ground_truth").mkdir(parents=True)
+    for name in ("big_matrix_truth.parquet", "small_matrix_truth.parquet"):
+        table = pd.read_parquet(native_release / "ground_truth" / name)
+        if name.startswith("big"):
+            table.loc[3, "p_long"] += 1e-9
+        table.to_parquet(moved / "ground_truth" / name)
+    assert_truth_tables_agree(native_release, moved, tolerance=1e-8)
+    with pytest.raises(AssertionError, match="p_long"):
+        assert_truth_tables_agree(native_release, moved)
 
 
 def _params_with(project_params: dict, **changes: object) -> dict:

@@ -28,9 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 INTERACTIONS = r"""
 import sys
 from kuairec_utils.config import kuairec_data_dir
-from kuairec_utils.dataset import InteractionsConfig, build_interactions
+from kuairec_utils.data.dataset import InteractionsConfig, build_interactions
 from kuairec_utils.heads import LabelThresholds
-from kuairec_utils.kuairec import read_table
+from kuairec_utils.data.kuairec import read_table
 big = read_table(kuairec_data_dir(sys.argv[1]), "big_matrix")
 frame, _ = build_interactions(big, InteractionsConfig(), LabelThresholds())
 frame.to_parquet(sys.argv[2])

@@ -1,4 +1,4 @@
-"""Benchmark ``kuairec_utils.kuairec.read_table`` on a full-size synthetic ``big_matrix.csv``.
+"""Benchmark ``kuairec_utils.data.kuairec.read_table`` on a full-size synthetic ``big_matrix.csv``.
 
 Generates (once; reused while the row count matches) a ``big_matrix.csv`` of ``--rows`` rows in
 the real format under ``benchmarks/out/``, then reads it with ``read_table`` in a fresh Python
@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from kuairec_utils.kuairec import COLUMNS as KUAIREC_COLUMNS
+from kuairec_utils.data.kuairec import COLUMNS as KUAIREC_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = Path(__file__).resolve().parent / "out"
@@ -105,7 +105,7 @@ def peak_rss_mib():
     return kib / 1024
 
 start = time.perf_counter()
-from kuairec_utils.kuairec import count_exact_duplicates, read_table
+from kuairec_utils.data.kuairec import count_exact_duplicates, read_table
 imported = time.perf_counter()
 rss_after_import = peak_rss_mib()
 df = read_table(sys.argv[1], "big_matrix")
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         ("rows", f"{result['rows']:,}"),
         ("file size", f"{path.stat().st_size / 2**20:,.0f} MiB"),
         ("generate", "reused" if generate_s is None else f"{generate_s:.1f} s"),
-        ("import kuairec_utils.kuairec", f"{result['import_s']:.1f} s"),
+        ("import kuairec_utils.data.kuairec", f"{result['import_s']:.1f} s"),
         ("read_table (parse + checks)", f"{result['read_s']:.1f} s"),
         ("reader process, wall", f"{result['process_wall_s']:.1f} s"),
         ("peak RSS of reader (read only)", f"{result['peak_rss_mib']:,.0f} MiB"),

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from kuairec_utils.config import MODELS_DIR
-from kuairec_utils.weights import (
+from kuairec_utils.weights.moments import (
     FeedProblem,
     bootstrap_rank_logit,
     feed_mean_embeddings,

@@ -38,26 +38,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kuairec_utils.ceilings import (
+from kuairec_utils.config import load_params, resolve
+from kuairec_utils.evaluation.ceilings import (
     LATENTS,
     information_ceiling,
     learnable_latents,
     structural_learner,
     user_mean_selectivity,
 )
-from kuairec_utils.config import load_params, resolve
-from kuairec_utils.evaluation import has_ground_truth, load_truth, true_probabilities
+from kuairec_utils.evaluation.truth import has_ground_truth, load_truth, true_probabilities
 from kuairec_utils.heads import HEADS
-from kuairec_utils.models import (
-    Dataset,
-    EdgeMLP,
-    EdgeSet,
-    TrainConfig,
-    auc_by_head,
-    fit,
-    load_processed,
-    predict,
-)
+from kuairec_utils.models.edges import Dataset, EdgeSet, load_processed
+from kuairec_utils.models.networks import EdgeMLP
+from kuairec_utils.models.training import TrainConfig, auc_by_head, fit, predict
 
 
 def with_columns(data: Dataset, extra: dict[str, np.ndarray]) -> Dataset:

@@ -54,10 +54,10 @@ from kuairec_utils.causal import (
     within_projection,
 )
 from kuairec_utils.config import GROUND_TRUTH_SUBDIR, resolve
-from kuairec_utils.evaluation import has_ground_truth
-from kuairec_utils.feeds import session_feeds
+from kuairec_utils.evaluation.truth import has_ground_truth
 from kuairec_utils.heads import HEADS
-from kuairec_utils.weights import top_k_mask
+from kuairec_utils.weights.feeds import session_feeds
+from kuairec_utils.weights.moments import top_k_mask
 
 CONTROLS = ["C(hour)", "weekend", "C(burst)", "log_length"]  # those of 06_causal
 

@@ -2,7 +2,7 @@
 data for the truth; the GNN's figures on any data)
 
 05_head_weights reports the study's plain estimator and the rank logit, which miss w_true on
-the simulated platform even on its exact ranking probabilities, and ``kuairec_utils.selection``
+the simulated platform even on its exact ranking probabilities, and ``kuairec_utils.weights.selection``
 on the feeds of at least ``selection_min_feed`` videos. That model reads the feed as the
 platform built it (the top K_s of a pool by a noisy score) and the other candidates as a sample
 of that pool. This script runs it on any subset of 05's cached candidates, with the
@@ -46,22 +46,22 @@ import numpy as np
 import pandas as pd
 
 from kuairec_utils.config import GROUND_TRUTH_SUBDIR, kuairec_data_dir, resolve
-from kuairec_utils.evaluation import (
+from kuairec_utils.data.kuairec import read_table
+from kuairec_utils.evaluation.truth import (
     HABIT_COLUMNS,
     has_ground_truth,
     simulated_world,
     true_candidate_probabilities,
 )
-from kuairec_utils.feeds import daily_show_matrix, session_feeds
 from kuairec_utils.heads import HEADS
-from kuairec_utils.kuairec import read_table
-from kuairec_utils.selection import (
+from kuairec_utils.simulate import ranking_score
+from kuairec_utils.weights.feeds import daily_show_matrix, session_feeds
+from kuairec_utils.weights.moments import sample_candidates
+from kuairec_utils.weights.selection import (
     jackknife_selection_weights,
     selection_weights,
     sessions_with_repeats,
 )
-from kuairec_utils.simulate import ranking_score
-from kuairec_utils.weights import sample_candidates
 
 
 def fit_row(

@@ -15,7 +15,7 @@ official release (Gao et al., CIKM 2022, CC BY-SA 4.0) in ``data/raw/KuaiRec 2.0
   recorded where it is.)
 - **By downloading the official archive** (``data.url``, about 432 MB) with pooch, checking its
   md5 and size, unpacking only ``KuaiRec 2.0/data/*.csv`` and validating every table with
-  :func:`kuairec_utils.kuairec.validate_release`.
+  :func:`kuairec_utils.data.kuairec.validate_release`.
 
 The archive is cached outside the repository, in ``pooch.os_cache("kuairec")`` (e.g.
 ``~/.cache/kuairec``; set ``KUAIREC_CACHE_DIR`` or pass ``cache_dir`` / ``--cache-dir`` to move
@@ -546,7 +546,7 @@ def _validated_manifest(
     ``shown_as`` replaces ``data_dir`` in error messages (the staging folder is gone by the time
     anyone reads them): the folder inside the archive, or the user's copy.
     """
-    from kuairec_utils.kuairec import validate_release
+    from kuairec_utils.data.kuairec import validate_release
 
     try:
         rows = validate_release(data_dir)

@@ -34,7 +34,7 @@ from scipy.special import expit
 from tqdm.auto import tqdm
 
 from kuairec_utils.heads import HEADS
-from kuairec_utils.weights import feed_mean_embeddings, to_l1_sphere, top_k_mask
+from kuairec_utils.weights.moments import feed_mean_embeddings, to_l1_sphere, top_k_mask
 
 
 @dataclass

@@ -66,9 +66,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kuairec_utils.config import kuairec_data_dir
+from kuairec_utils.data.kuairec import UNKNOWN_CATEGORY_ID, read_table
+from kuairec_utils.data.sessions import SPLITS
 from kuairec_utils.heads import HEADS
-from kuairec_utils.kuairec import UNKNOWN_CATEGORY_ID, read_table
-from kuairec_utils.sessions import SPLITS
 
 GROUPS: tuple[str, ...] = ("user", "item", "context", "history")
 ID_COLUMNS: tuple[str, ...] = (

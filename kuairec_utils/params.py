@@ -33,11 +33,11 @@ SECTIONS = (
 )
 
 
-# kuairec_utils.models.SCHEDULES (not imported: checking the parameters needs no torch; a test
+# kuairec_utils.models.training.SCHEDULES (not imported: checking the parameters needs no torch; a test
 # keeps the two equal)
 SCHEDULES = ("cosine", "constant")
 
-# kuairec_utils.selection.JACKKNIFE_MIN_FEED (not imported: checking the parameters needs no
+# kuairec_utils.weights.selection.JACKKNIFE_MIN_FEED (not imported: checking the parameters needs no
 # scipy; a test keeps the two equal)
 JACKKNIFE_MIN_FEED = 10
 
@@ -140,7 +140,7 @@ def check_causal(section: Mapping[str, Any]) -> None:
 def check_params(params: Mapping[str, Any]) -> None:
     """Raise ParamError naming the first value of ``params`` (a whole params.yaml) that is
     missing, of the wrong type or out of range."""
-    from kuairec_utils.dataset import InteractionsConfig
+    from kuairec_utils.data.dataset import InteractionsConfig
     from kuairec_utils.features import FeatureConfig
     from kuairec_utils.simulate import SimConfig, SimulationError
 

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from kuairec_utils.evaluation import STUDY_AUC
+from kuairec_utils.evaluation.truth import STUDY_AUC
 from kuairec_utils.heads import HEADS
 
 STUDY_W = dict(zip(HEADS, (0.22, 0.10, -0.02, -0.66), strict=True))  # the study, real KuaiRec

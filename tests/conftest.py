@@ -31,9 +31,9 @@ def tiny_sim(tmp_path_factory: pytest.TempPathFactory, project_params: dict) -> 
 def tiny_interim(tiny_sim: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """What 01_data writes for the tiny release: ``<dir>/interactions.parquet``."""
     from kuairec_utils.config import kuairec_data_dir
-    from kuairec_utils.dataset import InteractionsConfig, build_interactions
+    from kuairec_utils.data.dataset import InteractionsConfig, build_interactions
+    from kuairec_utils.data.kuairec import read_table
     from kuairec_utils.heads import LabelThresholds
-    from kuairec_utils.kuairec import read_table
 
     out = tmp_path_factory.mktemp("interim")
     big = read_table(kuairec_data_dir(tiny_sim), "big_matrix")

@@ -197,7 +197,7 @@ def _fetch(server: Server, archives: Archives, name: str, raw_dir: Path, cache: 
 
 
 def _expected_rows(data_dir: Path) -> dict[str, int]:
-    from kuairec_utils.kuairec import validate_release
+    from kuairec_utils.data.kuairec import validate_release
 
     return {str(k): int(v) for k, v in validate_release(data_dir).items()}
 
@@ -462,7 +462,7 @@ def test_invalid_kuairec_dir_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_release_files_are_the_readers_tables() -> None:
-    from kuairec_utils.kuairec import TABLES
+    from kuairec_utils.data.kuairec import TABLES
 
     assert sorted(RELEASE_FILES) == sorted(f"{t}.csv" for t in TABLES)
 

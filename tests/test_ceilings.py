@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kuairec_utils.ceilings import (
+from kuairec_utils.evaluation.ceilings import (
     information_ceiling,
     learnable_latents,
     tag_taste,
     user_mean_selectivity,
 )
-from kuairec_utils.evaluation import simulated_world
+from kuairec_utils.evaluation.truth import simulated_world
 from kuairec_utils.heads import HEADS
 
 
@@ -128,7 +128,7 @@ def test_label_loglik_is_a_distribution_over_label_patterns_with_the_heads_margi
 
     import torch
 
-    from kuairec_utils.ceilings import label_loglik
+    from kuairec_utils.evaluation.ceilings import label_loglik
     from kuairec_utils.simulate import head_probabilities
 
     cfg, _ = simulated_world(tiny_sim)
@@ -153,8 +153,9 @@ def test_label_loglik_is_a_distribution_over_label_patterns_with_the_heads_margi
 def test_structural_learner_is_informative_and_close_to_the_oracle(
     tiny_sim: Path, tiny_processed: Path, truth: pd.DataFrame
 ) -> None:
-    from kuairec_utils.ceilings import structural_learner
-    from kuairec_utils.models import auc_by_head, load_processed
+    from kuairec_utils.evaluation.ceilings import structural_learner
+    from kuairec_utils.models.edges import load_processed
+    from kuairec_utils.models.training import auc_by_head
 
     data = load_processed(tiny_processed)
     train, test = data.splits["train"], data.splits["test"]

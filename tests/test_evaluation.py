@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kuairec_utils.evaluation import true_candidate_probabilities
+from kuairec_utils.evaluation.truth import true_candidate_probabilities
 from kuairec_utils.heads import HEADS
 
 
@@ -41,7 +41,7 @@ def test_true_candidate_probabilities_are_the_platforms_ranking_probabilities(
 def test_true_candidate_probabilities_in_chunks_equal_one_pass(
     tiny_sim: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import kuairec_utils.evaluation as evaluation
+    import kuairec_utils.evaluation.truth as evaluation
 
     truth = pd.read_parquet(tiny_sim / "ground_truth" / "big_matrix_truth.parquet")
     rows = truth[~truth["is_duplicate"]]
@@ -65,7 +65,7 @@ def test_true_candidate_probabilities_in_chunks_equal_one_pass(
 
 
 def test_habit_replayed_from_earlier_sessions_is_the_next_sessions_habit(tiny_sim: Path) -> None:
-    from kuairec_utils.evaluation import (
+    from kuairec_utils.evaluation.truth import (
         HABIT_COLUMNS,
         habit_at,
         habit_records,
@@ -113,7 +113,7 @@ def _shown_rows(tiny_sim: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
 
 
 def test_oracles_without_the_shock_learn_only_from_earlier_rows(tiny_sim: Path) -> None:
-    from kuairec_utils.evaluation import shock_free_oracles
+    from kuairec_utils.evaluation.truth import shock_free_oracles
 
     truth, rows, meta = _shown_rows(tiny_sim)
     base = shock_free_oracles(truth, meta, rows)
@@ -140,7 +140,7 @@ def test_oracles_without_the_shock_learn_only_from_earlier_rows(tiny_sim: Path) 
 
 
 def test_oracle_at_the_user_mean_is_the_truth_when_c_does_not_vary(tiny_sim: Path) -> None:
-    from kuairec_utils.evaluation import shock_free_oracles
+    from kuairec_utils.evaluation.truth import shock_free_oracles
 
     truth, rows, meta = _shown_rows(tiny_sim)
     truth = truth.copy()
@@ -149,7 +149,7 @@ def test_oracle_at_the_user_mean_is_the_truth_when_c_does_not_vary(tiny_sim: Pat
     truth["selectivity"] = first_c
     got = shock_free_oracles(truth, meta, rows)
     # the truth's probabilities used each session's own c; recompute them at the common c
-    from kuairec_utils.evaluation import simulator_config
+    from kuairec_utils.evaluation.truth import simulator_config
     from kuairec_utils.simulate import head_probabilities
 
     cfg = simulator_config(meta)

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from kuairec_utils.config import kuairec_data_dir
-from kuairec_utils.dataset import InteractionsConfig, build_interactions
+from kuairec_utils.data.dataset import InteractionsConfig, build_interactions
+from kuairec_utils.data.kuairec import read_table
 from kuairec_utils.features import (
     GROUPS,
     ID_COLUMNS,
@@ -33,7 +34,6 @@ from kuairec_utils.features import (
     write_processed,
 )
 from kuairec_utils.heads import HEADS, LabelThresholds
-from kuairec_utils.kuairec import read_table
 
 PRIOR = np.array([0.4, 0.3, 0.1, 0.2])
 
@@ -478,7 +478,7 @@ def test_queries_must_name_known_sessions_of_their_user(
 
 
 def test_stack_rows_equals_column_stack_in_blocks() -> None:
-    from kuairec_utils.feeds import stack_rows
+    from kuairec_utils.weights.feeds import stack_rows
 
     rng = np.random.default_rng(2)
     columns = [rng.normal(size=10_001).astype(np.float32) for _ in range(7)]
@@ -496,8 +496,9 @@ def test_scoring_queries_in_chunks_gives_the_bits_of_one_call(
     """05 scores the small matrix's pairs a chunk at a time; chunks cut across users."""
     import torch
 
-    from kuairec_utils.feeds import score_queries
-    from kuairec_utils.models import GCNValueModel, load_processed, normalized_adjacency
+    from kuairec_utils.models.edges import load_processed
+    from kuairec_utils.models.gcn import GCNValueModel, normalized_adjacency
+    from kuairec_utils.weights.feeds import score_queries
 
     data = load_processed(tiny_processed, features=False)
     train = data.splits["train"]

@@ -1,4 +1,4 @@
-"""Tests of ``kuairec_utils.kuairec``: the real side files, a tiny release and broken inputs."""
+"""Tests of ``kuairec_utils.data.kuairec``: the real side files, a tiny release and broken inputs."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from kuairec_fixtures import (
 )
 
 from kuairec_utils.config import KUAIREC_SIDE_DIR
-from kuairec_utils.kuairec import (
+from kuairec_utils.data.kuairec import (
     TABLES,
     KuaiRecFormatError,
     count_exact_duplicates,
@@ -436,7 +436,7 @@ def test_error_quotes_at_most_five_rows(fresh: Path) -> None:
 
 
 def test_calendar_check_agrees_with_numpy() -> None:
-    from kuairec_utils.kuairec import _yyyymmdd_to_days
+    from kuairec_utils.data.kuairec import _yyyymmdd_to_days
 
     dates = pd.Series([20200229, 20190229, 20200431, 20201231, 20200000, None], dtype="Int32")
     days = _yyyymmdd_to_days(dates)

@@ -14,23 +14,23 @@ import pytest
 import torch
 from torch_geometric.nn import GCNConv
 
-import kuairec_utils.models as models
+import kuairec_utils.models.training as models
 from kuairec_utils.heads import HEADS
-from kuairec_utils.models import (
-    Dataset,
-    EdgeMLP,
-    EdgeSet,
+from kuairec_utils.models.edges import Dataset, EdgeSet, load_processed
+from kuairec_utils.models.gcn import (
     GCNValueModel,
-    LogisticRegression,
+    normalized_adjacency,
+    representation_summary,
+    training_degree,
+)
+from kuairec_utils.models.networks import EdgeMLP, LogisticRegression
+from kuairec_utils.models.training import (
     TrainConfig,
     auc_by_head,
     fit,
-    normalized_adjacency,
     predict,
-    representation_summary,
     roc_auc,
     scheduled_lr,
-    training_degree,
 )
 
 
@@ -293,7 +293,7 @@ def test_mkl_runs_in_strict_reproducible_mode_after_importing_the_package() -> N
     GNN in one process of several (MKL chose another code path)."""
     code = (
         "import torch\n"
-        "import kuairec_utils.models as m\n"
+        "import kuairec_utils.models.training as m\n"
         "a = torch.randn(256, 256); (a @ a).sum()\n"
         "print(m.mkl_reproducibility())\n"
     )
@@ -314,8 +314,8 @@ def test_mkl_runs_in_strict_reproducible_mode_after_importing_the_package() -> N
 
 
 def test_load_processed_without_features_keeps_the_graph_and_the_labels(tiny_processed) -> None:
-    full = models.load_processed(tiny_processed)
-    light = models.load_processed(tiny_processed, features=False)
+    full = load_processed(tiny_processed)
+    light = load_processed(tiny_processed, features=False)
     assert light.feature_names == full.feature_names
     assert np.array_equal(light.user_ids, full.user_ids)
     assert np.array_equal(light.item_ids, full.item_ids)

@@ -69,9 +69,9 @@ def test_02_features_notebook(tiny_sim: Path, tmp_path: Path) -> None:
     import pandas as pd
 
     from kuairec_utils.config import kuairec_data_dir
-    from kuairec_utils.dataset import InteractionsConfig, build_interactions
+    from kuairec_utils.data.dataset import InteractionsConfig, build_interactions
+    from kuairec_utils.data.kuairec import read_table
     from kuairec_utils.heads import LabelThresholds
-    from kuairec_utils.kuairec import read_table
 
     big = read_table(kuairec_data_dir(tiny_sim), "big_matrix")  # what 01_data writes
     interactions, _ = build_interactions(big, InteractionsConfig(), LabelThresholds())

@@ -134,7 +134,8 @@ def test_a_dvc_stage_runs_the_notebook_with_all_its_parameters(path: Path) -> No
 
 
 def _project_imports(source: str) -> set[str]:
-    """The kuairec_utils modules that ``source`` imports (anywhere, lazy imports included)."""
+    """The parts of kuairec_utils (a top-level module or a subpackage) that ``source`` imports,
+    anywhere, lazy imports included."""
     found = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kuairec_utils."):
@@ -146,6 +147,13 @@ def _project_imports(source: str) -> set[str]:
     return found
 
 
+def _part_path(name: str) -> str:
+    """A part's DVC dependency: its file, or its folder when it is a subpackage (importing any
+    of its modules runs the package's __init__)."""
+    folder = PROJ_ROOT / "kuairec_utils" / name
+    return f"kuairec_utils/{name}" if folder.is_dir() else f"kuairec_utils/{name}.py"
+
+
 def _module_closure(modules: set[str]) -> set[str]:
     seen: set[str] = set()
     todo = list(modules)
@@ -153,8 +161,10 @@ def _module_closure(modules: set[str]) -> set[str]:
         name = todo.pop()
         if name not in seen:
             seen.add(name)
-            path = PROJ_ROOT / "kuairec_utils" / f"{name}.py"
-            todo += sorted(_project_imports(path.read_text()) - seen)
+            path = PROJ_ROOT / _part_path(name)
+            sources = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+            for source in sources:
+                todo += sorted(_project_imports(source.read_text()) - seen)
     return seen
 
 
@@ -184,7 +194,7 @@ def test_a_stage_depends_on_every_module_its_code_imports(name: str) -> None:
                 imported |= _project_imports(text)
         elif word.startswith("kuairec_utils.") and word != "kuairec_utils.params":
             imported.add(word.split(".")[1])
-    needed = {f"kuairec_utils/{m}.py" for m in _module_closure(imported)}
+    needed = {_part_path(m) for m in _module_closure(imported)}
     if needed:  # importing any module runs the package's __init__ (it sets MKL's mode)
         needed.add("kuairec_utils/__init__.py")
     missing = sorted(needed - set(stage["deps"]))

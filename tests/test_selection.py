@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kuairec_utils.selection import (
+from kuairec_utils.weights.selection import (
     JACKKNIFE_MIN_FEED,
     jackknife_selection_weights,
     selection_weights,

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from kuairec_utils.config import kuairec_data_dir
-from kuairec_utils.dataset import InteractionsConfig, build_interactions
+from kuairec_utils.data.dataset import InteractionsConfig, build_interactions
+from kuairec_utils.data.kuairec import read_table
+from kuairec_utils.data.sessions import burst_of, find_bursts, sessionize, split_days
 from kuairec_utils.heads import HEADS, LabelThresholds, head_labels
-from kuairec_utils.kuairec import read_table
-from kuairec_utils.sessions import burst_of, find_bursts, sessionize, split_days
 
 MIN = 60.0
 

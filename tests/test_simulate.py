@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 from conftest import TINY_SCALE, TINY_SEED
 
-from kuairec_utils.calibration import calibration_table
 from kuairec_utils.config import KUAIREC_SIDE_DIR, kuairec_data_dir
+from kuairec_utils.data.kuairec import COLUMNS, TABLES, read_table, validate_release
 from kuairec_utils.heads import HEADS, LabelThresholds, head_labels
-from kuairec_utils.kuairec import COLUMNS, TABLES, read_table, validate_release
 from kuairec_utils.simulate import SimConfig, SimulationError, simulate
+from kuairec_utils.simulate.calibration import calibration_table
 
 MATRIX_ROW = re.compile(
     r"^\d+,\d+,\d+,\d+,\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3},\d{8},\d+(\.\d+)?,\d+(\.\d+)?(e-\d+)?$"

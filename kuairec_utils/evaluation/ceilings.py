@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kuairec_utils.evaluation import _world_rows, simulated_world
+from kuairec_utils.evaluation.truth import _world_rows, simulated_world
 from kuairec_utils.simulate import REF_DURATION_S
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def tag_taste(world: World) -> tuple[np.ndarray, np.ndarray]:
     """Each video's taste vector as its category tags carry it, (n_videos, dim), and the
     covariance of the rest, (dim, dim): the least-squares projection of the world's video tastes
     on the tags' mean encoding (the simulator draws 80% of a taste's variance from the tags)."""
-    from kuairec_utils.kuairec import read_table
+    from kuairec_utils.data.kuairec import read_table
     from kuairec_utils.simulate import KUAIREC_SIDE_DIR
 
     cats = read_table(KUAIREC_SIDE_DIR, "item_categories").set_index("video_id")

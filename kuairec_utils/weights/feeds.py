@@ -8,17 +8,14 @@ builds them from the study's tables:
 - ``daily_show_matrix``: each day's ``show_cnt`` of every video (``item_daily_features``), the
   pool the candidates are drawn from;
 - ``candidate_table``: the observed feed plus N others per session (``weights.sample_candidates``);
-- ``load_gnn`` and ``score_candidates``: the trained GNN of 04 scores every (user, candidate) at
+- ``score_candidates``: the trained value model of 04 (``models.load_value_model``) scores every (user, candidate) at
   the session's start, once, from features computed as if the candidate had been shown first
   (``features.query_features``: the state before the session, position 0).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,10 +30,10 @@ from kuairec_utils.features import (
     query_features,
 )
 from kuairec_utils.heads import HEADS
-from kuairec_utils.models import Dataset, GCNValueModel, normalized_adjacency
-from kuairec_utils.weights import sample_candidates
+from kuairec_utils.models.edges import Dataset
+from kuairec_utils.models.networks import ValueModel
+from kuairec_utils.weights.moments import sample_candidates
 
-MODEL_CONFIG = "config.json"  # the architecture of a saved GNN, beside model.pt
 SCORE_ROWS = 65536  # queries per forward pass of the GNN's edge MLP
 
 
@@ -103,41 +100,8 @@ def candidate_table(
     return items, valid
 
 
-def save_model_config(folder: str | Path, **config: Any) -> None:
-    """Write the architecture of a GNN beside its weights (04 does this)."""
-    (Path(folder) / MODEL_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
-
-
-def load_gnn(folder: str | Path, data: Dataset) -> GCNValueModel:
-    """The GNN saved by 04 in ``folder`` (``model.pt`` + ``config.json``), over the training
-    graph of ``data``, on the CPU in eval mode."""
-    folder = Path(folder)
-    for name in ("model.pt", MODEL_CONFIG):
-        if not (folder / name).exists():
-            raise FileNotFoundError(f"{folder / name} is missing: run the 04_gnn stage first")
-    config = json.loads((folder / MODEL_CONFIG).read_text())
-    if config.get("feature_names") != data.feature_names:
-        raise ValueError(f"{folder}: the model was trained on other features than these")
-    train = data.splits["train"]
-    adjacency = normalized_adjacency(train.user, train.item, data.n_users, data.n_items)
-    model = GCNValueModel(
-        data.n_users,
-        data.n_items,
-        len(data.feature_names),
-        adjacency,
-        hidden=config["hidden"],
-        mlp_hidden=config["mlp_hidden"],
-        n_layers=config["n_layers"],
-        dropout=config["dropout"],
-        layer_mix=config["layer_mix"],
-        product=config["edge_input"] == "product",
-    )
-    model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
-    return model.eval()
-
-
 def score_queries(
-    model: GCNValueModel,
+    model: ValueModel,
     data: Dataset,
     interactions: pd.DataFrame,
     side: SideTables,
@@ -232,7 +196,7 @@ def stack_rows(columns: Sequence[np.ndarray], lo: int, hi: int, block: int = 409
 
 
 def score_candidates(
-    model: GCNValueModel,
+    model: ValueModel,
     data: Dataset,
     interactions: pd.DataFrame,
     side: SideTables,

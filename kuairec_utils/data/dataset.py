@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from kuairec_utils.heads import HEADS, LabelThresholds, head_labels
-from kuairec_utils.sessions import SPLITS, burst_of, find_bursts, sessionize, split_days
+from kuairec_utils.data.sessions import SPLITS, burst_of, find_bursts, sessionize, split_days
 
 OUTSIDE_BURSTS = ("drop", "keep")  # rows outside every burst: dropped, or kept with burst -1
 SPLIT_MODES = ("global", "burst")  # later days for val/test overall, or within each burst

@@ -49,8 +49,8 @@ from kuairec_utils.config import (
     KUAIREC_SIDE_DIR,
     load_params,
 )
+from kuairec_utils.data.kuairec import COLUMNS
 from kuairec_utils.heads import HEADS, LabelThresholds
-from kuairec_utils.kuairec import COLUMNS
 
 FULL_USERS = 7176  # KuaiRec 2.0: users of big_matrix
 FULL_VIDEOS = 10728  # videos of big_matrix

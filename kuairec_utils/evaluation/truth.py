@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from kuairec_utils.config import GROUND_TRUTH_SUBDIR, kuairec_data_dir
+from kuairec_utils.data.kuairec import read_table
 from kuairec_utils.heads import HEADS
-from kuairec_utils.kuairec import read_table
-from kuairec_utils.models import auc_by_head
+from kuairec_utils.models.training import auc_by_head
 
 if TYPE_CHECKING:
     from kuairec_utils.simulate import SimConfig, World

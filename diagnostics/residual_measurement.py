@@ -44,14 +44,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kuairec_utils.causal import (
+from kuairec_utils.causal.regressions import effect_regression, lagged, within_projection
+from kuairec_utils.causal.residuals import (
     FEED_STATISTICS,
-    effect_regression,
     feed_scores,
     feed_statistics,
-    lagged,
     score_statistics,
-    within_projection,
 )
 from kuairec_utils.config import GROUND_TRUTH_SUBDIR, resolve
 from kuairec_utils.evaluation.truth import has_ground_truth
@@ -184,8 +182,8 @@ def measurements(
     if not np.array_equal(frame["session_id"], sessions["session_id"]):
         raise ValueError("models/causal/sessions.parquet is not of these interactions: rerun 06")
     cache = np.load(models_dir / "head_weights" / "candidates.npz")
-    record = json.loads((metrics_dir / "causal.json").read_text())
-    w = np.array([record["w"][h] for h in HEADS])
+    record = json.loads((metrics_dir / "details" / "causal.json").read_text())
+    w = np.array([record["w"][h] for h in HEADS])  # the w* 06 scored the feeds with
     truth_dir = raw_dir / GROUND_TRUTH_SUBDIR
     if sigma is None:
         sigma = float(
@@ -218,10 +216,11 @@ def measurements(
         "projection on the feed's statistics (fitted on the truth)": "projected",
         f"simulation-calibrated (noise sd {sigma:g}, GNN scores as the platform's)": "simulated",
     }
-    weights = json.loads((metrics_dir / "weights.json").read_text())
-    if "selection" in weights and "w" in weights["selection"]:
+    weights = json.loads((metrics_dir / "weights.json").read_text())["estimators"]
+    details = json.loads((metrics_dir / "details" / "weights.json").read_text())["estimators"]
+    if "w" in weights.get("selection", {}):
         w_sel = np.array([weights["selection"]["w"][h] for h in HEADS])
-        sigma_sel = float(weights["selection"]["noise_sd"])
+        sigma_sel = float(details["selection"]["noise_sd"])
         split, split_r2 = split_calibration(
             cache["probs"], cache["valid"], k, w_sel, sigma_sel, draws, seed
         )

@@ -55,8 +55,7 @@ from kuairec_utils.evaluation.truth import (
 )
 from kuairec_utils.heads import HEADS
 from kuairec_utils.simulate import ranking_score
-from kuairec_utils.weights.feeds import daily_show_matrix, session_feeds
-from kuairec_utils.weights.moments import sample_candidates
+from kuairec_utils.weights.feeds import daily_show_matrix, sample_candidates, session_feeds
 from kuairec_utils.weights.selection import (
     jackknife_selection_weights,
     selection_weights,
@@ -291,11 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nthe selection model on every {every}-th of {which}{lengths}:")
     print(pd.DataFrame(lines).to_string(index=False))
     print("\n05 on all sessions (metrics/weights.json):")
-    print(f"  plain w* {np.round([record['w'][h] for h in HEADS], 4)}", end="")
-    print(f", max error {record['max_abs_error']:.4f}" if "max_abs_error" in record else "")
-    logit = record["rank_logit"]
-    print(f"  rank logit {np.round([logit['w'][h] for h in HEADS], 4)}", end="")
-    print(f", max error {logit['max_abs_error']:.4f}" if "max_abs_error" in logit else "")
+    for name, estimate in record["estimators"].items():
+        if "w" in estimate:
+            print(f"  {name} {np.round([estimate['w'][h] for h in HEADS], 4)}", end="")
+            error = estimate.get("max_abs_error")
+            print(f", max error {error:.4f}" if error is not None else "")
     if w_true is not None:
         print(f"  w_true {np.round(w_true, 4)}")
     return 0

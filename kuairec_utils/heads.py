@@ -1,4 +1,4 @@
-"""The four heads of the value model and their labels (DESIGN.md section 4).
+"""The four heads of the value model and their labels (docs/design.md section 3).
 
 complete: watch_ratio > 1; long: watch_ratio > 1.5 or play > 12 s; rewatch: watch_ratio >= 2;
 negative: play < 2 s. The thresholds live in ``params.yaml`` (section ``labels``); this module is

@@ -37,6 +37,9 @@ SECTIONS = (
 # keeps the two equal)
 SCHEDULES = ("cosine", "constant")
 
+# the graph value models of kuairec_utils.models.GRAPH_MODELS (not imported, as above)
+GRAPH_MODELS = ("gcn",)
+
 # kuairec_utils.weights.selection.JACKKNIFE_MIN_FEED (not imported: checking the parameters needs no
 # scipy; a test keeps the two equal)
 JACKKNIFE_MIN_FEED = 10
@@ -137,6 +140,12 @@ def check_causal(section: Mapping[str, Any]) -> None:
     _int_at_least(section, "causal", "n_boot", 2)
 
 
+def section_values(namespace: Mapping[str, Any], section: str) -> dict[str, Any]:
+    """The values a notebook holds (its parameters, in ``namespace``) for the keys of
+    params.yaml's ``section``: what the notebook checks with that section's check."""
+    return {key: namespace[key] for key in load_params()[section] if key in namespace}
+
+
 def check_params(params: Mapping[str, Any]) -> None:
     """Raise ParamError naming the first value of ``params`` (a whole params.yaml) that is
     missing, of the wrong type or out of range."""
@@ -195,7 +204,10 @@ def check_params(params: Mapping[str, Any]) -> None:
             raise ParamError(f"params gnn.sizes = {sizes!r}: {size!r} is not a positive integer")
     if len(set(sizes)) != len(sizes):
         raise ParamError(f"params gnn.sizes = {sizes!r}: a size is listed twice")
-    _known(gnn, "gnn", training | {"sizes", "hidden", "n_layers", "layer_mix", "edge_input"})
+    _known(
+        gnn, "gnn", training | {"sizes", "hidden", "arch", "n_layers", "layer_mix", "edge_input"}
+    )
+    _choice(gnn, "gnn", "arch", GRAPH_MODELS)
     _int_at_least(gnn, "gnn", "hidden", 1)
     if gnn["hidden"] not in sizes:
         raise ParamError(

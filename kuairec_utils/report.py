@@ -1,26 +1,28 @@
-"""The results page: ``reports/results.md`` from the metrics (the ``report`` stage).
+"""The results page ``docs/results.md`` and the README's results block, from the metrics (the
+``report`` stage).
 
-Everything on the page comes from ``metrics/*.json`` (and the AUC table 04 writes), so the page
-is regenerated whenever a number changes and never holds a number typed by hand. With
-``--readme``, the same tables replace the block between the README's results markers, and the
-main figures are copied where the README shows them (``--readme-figures``, kept in git)::
+Everything on the page comes from ``metrics/`` (the headline files and their ``details/``), so
+the page is regenerated whenever a number changes and never holds a number typed by hand. The
+figures are copied beside it (``--figures``, kept in git, so the page and the README show them on
+a fresh clone). With ``--readme``, the claims-at-a-glance table and the causal figure replace the
+block between the README's results markers::
 
-    python -m kuairec_utils.report --metrics metrics --reports reports \
-        --readme README.md --readme-figures docs/figures
+    python -m kuairec_utils.report --metrics metrics --reports reports --page docs/results.md \
+        --figures docs/figures --readme README.md
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from kuairec_utils.evaluation.truth import STUDY_AUC
 from kuairec_utils.heads import HEADS
+from kuairec_utils.study import STUDY_AUC, STUDY_W
 
-STUDY_W = dict(zip(HEADS, (0.22, 0.10, -0.02, -0.66), strict=True))  # the study, real KuaiRec
 NOTEBOOKS = (
     "00_simulator",
     "01_data",
@@ -42,7 +44,7 @@ FIGURES = (
 )
 
 
-README_FIGURES = ("04_roc.png", "04_calibration.png", "06_causal.png")  # shown in the README
+README_FIGURES = ("06_causal.png",)  # shown in the README (every figure: docs/results.md)
 README_START = "<!-- results: written by the report stage (python -m kuairec_utils.report) -->"
 README_END = "<!-- /results -->"
 
@@ -101,9 +103,8 @@ def auc_section(metrics: Path) -> list[str]:
 def _collapse_lines(metrics: Path) -> list[str]:
     """One line per GNN on what its final representations carry (04_gnn's last section)."""
     lines = []
-    for path in sorted(metrics.glob("auc_gnn_*.json")):
-        record = _read(path) or {}
-        summary = record.get("representation", {})
+    for path in sorted(metrics.glob("details/gnn_*.json")):
+        summary = (_read(path) or {}).get("representation", {})
         parts = []
         for key, label in (("users", "users"), ("warm_items", "videos of the training graph")):
             s = summary.get(key, {})
@@ -115,143 +116,182 @@ def _collapse_lines(metrics: Path) -> list[str]:
                 text += f", |corr| {s['corr_log_degree']:.2f} with the log degree"
             parts.append(text + ")")
         if parts:
-            name = record["model"]
+            name = path.stem
             lines.append(f"{name}'s final representations, effective rank: {'; '.join(parts)}.")
     return [*lines, ""] if lines else []
 
 
-def weights_section(metrics: Path) -> list[str]:
-    record = _read(metrics / "weights.json")
-    if record is None:
-        return []
+def _pair_of(metrics: Path, name: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """A metrics file and its detailed record (``metrics/details/<name>``, empty if absent)."""
+    return _read(metrics / name), _read(metrics / "details" / name) or {}
+
+
+def _interval(ci: list[float] | None) -> str:
+    return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+
+
+def weights_table(record: dict[str, Any]) -> list[str]:
+    """One row per head: the study's w*, each estimator's w and 95% interval, w_true."""
+    estimators = {n: e for n, e in record["estimators"].items() if "w" in e}
+    header = ["head", "study w*"]
+    for name in estimators:
+        header += [f"w ({name})", f"95% CI ({name})"]
     rows = []
-    logit, selection = record.get("rank_logit", {}), record.get("selection", {})
     for head in HEADS:
-        lo, hi = record["ci95"][head]
-        row = [head, STUDY_W[head], record["w"][head], f"[{lo:.3f}, {hi:.3f}]"]
-        row += [logit.get("w", {}).get(head)]
-        if "w" in selection:
-            lo, hi = selection["ci95"][head]
-            row += [selection["w"][head], f"[{lo:.3f}, {hi:.3f}]"]
-        row += [record.get("w_true", {}).get(head)]
-        rows.append(row)
-    header = ["head", "study w*", "w* (plain)", "95% CI (plain)", "w (rank logit)"]
-    if "w" in selection:
-        header += ["w (selection)", "95% CI (selection)"]
-    lines = ["## Head weights", "", *_table([*header, "w_true"], rows), ""]
-    lines.append(
-        f"{record['n_sessions']:,} sessions; objective {record['objective']:.6g}; the simulated "
-        f"feed at w* shares {record.get('feed_overlap', float('nan')):.1%} of the observed feed."
+        row: list[object] = [head, STUDY_W[head]]
+        for estimate in estimators.values():
+            row += [estimate["w"][head], _interval(estimate.get("ci95", {}).get(head))]
+        rows.append([*row, record.get("w_true", {}).get(head)])
+    return _table([*header, "w_true"], rows)
+
+
+def _selection_line(selection: dict[str, Any], w_true: dict[str, float] | None) -> str:
+    correction = ""
+    uncorrected = selection.get("uncorrected")
+    if selection.get("bias_correction") == "jackknife" and uncorrected:
+        correction = ", with the split-panel jackknife's correction of the per-session "
+        correction += f"parameters' bias (without it: noise sd {uncorrected['noise_sd']:.3f}"
+        if w_true:
+            error = max(abs(uncorrected["w"][h] - w_true[h]) for h in HEADS)
+            correction += f", max error {error:.3f}"
+        correction += ")"
+    return (
+        f"The selection model (beyond the study) fits the {selection['n_sessions']:,} sessions "
+        f"with a feed of at least {selection['min_feed']} videos and no repeated video"
+        f"{correction}; its ranking noise has sd {selection['noise_sd']:.3f} (score units), its "
+        "intervals are normal, from standard errors clustered by user."
     )
-    if "w" in selection:
-        correction = ""
-        uncorrected = selection.get("uncorrected")
-        if selection.get("bias_correction") == "jackknife" and uncorrected:
-            correction = ", with the split-panel jackknife's correction of the per-session "
-            correction += "parameters' bias (without it: noise sd "
-            correction += f"{uncorrected['noise_sd']:.3f}"
-            if "w_true" in record:
-                error = max(abs(uncorrected["w"][h] - record["w_true"][h]) for h in HEADS)
-                correction += f", max error {error:.3f}"
-            correction += ")"
-        lines.append(
-            f"The selection model (beyond the study) fits the {selection['n_sessions']:,} "
-            f"sessions with a feed of at least {selection['min_feed']} videos and no repeated "
-            f"video{correction}; its ranking noise has sd {selection['noise_sd']:.3f} (score "
-            "units), its intervals are normal, from standard errors clustered by user."
-        )
-    if "max_abs_error" in record:
-        errors = f"plain {record['max_abs_error']:.3f}, rank logit "
-        errors += f"{record['rank_logit']['max_abs_error']:.3f}"
-        if "max_abs_error" in selection:
-            errors += f", selection {selection['max_abs_error']:.3f}"
-        lines.append(f"Max |w - w_true|: {errors} (target 0.02).")
-    agreement = record.get("ranking_agreement_true_probabilities")
+
+
+def _truth_lines(record: dict[str, Any], details: dict[str, Any]) -> list[str]:
+    """The estimates against the truth: errors, what a ranking reveals, the exact probabilities."""
+    lines = []
+    errors = {
+        n: e["max_abs_error"] for n, e in record["estimators"].items() if "max_abs_error" in e
+    }
+    if errors:
+        text = ", ".join(f"{n} {v:.3f}" for n, v in errors.items())
+        lines.append(f"Max |w - w_true|: {text}.")
+    agreement = details.get("ranking_agreement_true_probabilities")
     if agreement:
+        names = [n for n in agreement if n.endswith("(GNN)") or n.endswith(" only")]
         parts = [
-            f"{name} (max error {agreement[name]['max_abs_error']:.2f}) "
-            f"{agreement[name]['top_k_overlap']:.1%}"
-            for name in (
-                "plain w* (GNN)",
-                "rank logit w (GNN)",
-                "selection w (GNN)",
-                "complete only",
-                "-negative only",
-            )
-            if name in agreement
+            f"{n} (max error {agreement[n]['max_abs_error']:.2f}) {agreement[n]['top_k_overlap']:.1%}"
+            for n in names
         ]
         lines.append(
-            "What a feed reveals of w is its ranking: on the candidates' true probabilities, "
-            "the top K under each w keeps this share of w_true's top K: "
-            + "; ".join(parts)
-            + f". The platform's own noisy feed keeps "
+            "What a feed reveals of w is its ranking: on the candidates' true probabilities, the "
+            "top K under each w keeps this share of w_true's top K: " + "; ".join(parts) + ". "
+            "The platform's own noisy feed keeps "
             f"{agreement['platform_keeps_deterministic_top_k']:.1%} of its deterministic top K."
         )
-    diagnosis = record.get("diagnosis_true_probabilities", {})
-    if "objective_at_w_true" in diagnosis.get("plain", {}):
-        exact, gnn = diagnosis["plain"], diagnosis.get("plain_gnn", {})
-        lines.append(
-            "On the platform's exact ranking probabilities (from the truth), max errors: "
-            f"plain {exact['max_abs_error']:.3f} (objective "
-            f"{exact['objective']:.6g} at its estimate, {exact['objective_at_w_true']:.6g} at "
-            f"w_true), rank logit {diagnosis['rank_logit']['max_abs_error']:.3f}"
-            + (
-                f", selection {diagnosis['selection']['max_abs_error']:.3f}"
-                if "selection" in diagnosis
-                else ""
-            )
-            + (
-                f"; on the GNN's: objective {gnn['objective']:.6g} at w*, "
-                f"{gnn['objective_at_w_true']:.6g} at w_true."
-                if gnn
-                else "."
-            )
+    diagnosis = details.get("diagnosis_true_probabilities", {})
+    if diagnosis:
+        text = ", ".join(
+            f"{n} {d['max_abs_error']:.3f}" for n, d in diagnosis.items() if "max_abs_error" in d
         )
-    return [*lines, ""]
+        line = (
+            f"On the platform's exact ranking probabilities (from the truth), max errors: {text}."
+        )
+        if "objective_at_w_true" in diagnosis.get("plain", {}):
+            exact, gnn = diagnosis["plain"], diagnosis["plain_gnn"]
+            line += (
+                f" The study's objective is {exact['objective']:.6g} at its estimate and "
+                f"{exact['objective_at_w_true']:.6g} at w_true there; on the value model's "
+                f"probabilities {gnn['objective']:.6g} and {gnn['objective_at_w_true']:.6g}."
+            )
+        lines.append(line)
+    return lines
 
 
-def causal_section(metrics: Path) -> list[str]:
-    record = _read(metrics / "causal.json")
+def weights_section(metrics: Path) -> list[str]:
+    record, details = _pair_of(metrics, "weights.json")
     if record is None:
         return []
-    rows = [
+    lines = ["## Head weights", "", *weights_table(record), ""]
+    plain = details.get("estimators", {}).get("plain", {})
+    text = f"{record['n_sessions']:,} sessions"
+    if "objective" in plain:
+        text += f"; the study's objective {plain['objective']:.6g} at w*"
+    if "feed_overlap" in details:
+        text += f"; the simulated feed at w* shares {details['feed_overlap']:.1%} of the observed"
+    lines.append(text + ".")
+    selection = details.get("estimators", {}).get("selection", {})
+    if "w" in record["estimators"].get("selection", {}):
+        lines.append(_selection_line(selection, record.get("w_true")))
+    return [*lines, *_truth_lines(record, details), ""]
+
+
+def causal_rows(record: dict[str, Any], details: dict[str, Any]) -> list[list[object]]:
+    """The effect of r(s-1): naive and instrumented (bootstrap), the placebo, then the
+    robustness variants (clustered standard errors)."""
+    iv = record["effect_iv"]
+    rows: list[list[object]] = [
         [
             "r(s-1), naive",
             record["effect"],
             record["se"],
             str([round(v, 3) for v in record["ci95"]]),
         ],
+        ["r(s-1), instrumented", iv["effect"], iv["se"], str([round(v, 3) for v in iv["ci95"]])],
+        ["r(s+1), placebo", record["placebo"]["effect"], record["placebo"]["se"], ""],
     ]
-    if "effect_iv" in record:
-        iv = record["effect_iv"]
-        rows.append(
-            ["r(s-1), instrumented", iv["effect"], iv["se"], str([round(v, 3) for v in iv["ci95"]])]
-        )
-    rows.append(["r(s+1), placebo", record["placebo"]["effect"], record["placebo"]["se"], ""])
-    # robustness variants: clustered standard errors, no bootstrap
-    variant_rows = [
-        ("r(s-1), naive", "effect", "se"),
-        ("r(s-1), instrumented", "effect_iv", "se_iv"),
-        ("r(s+1), placebo", "placebo", "placebo_se"),
-    ]
-    for key, held_what in (
+    kinds = [("effect", "se", "r(s-1), naive"), ("effect_iv", "se_iv", "r(s-1), instrumented")]
+    kinds.append(("placebo", "placebo_se", "r(s+1), placebo"))
+    for key, what in (
         ("feed_index_held", "the feed's mean index held"),
         ("candidates_held", "the candidates' scores held"),
     ):
-        held = record.get(key) or {}
-        for label, effect, se in variant_rows:
-            if effect in held:
-                rows.append([f"{label}, {held_what}", held[effect], held[se], ""])
-    variant = record.get("selectivity_variant")
-    if variant:  # the other c_s (skips alone, or with the watch-depth offset); clustered se
-        rows.append([f"r(s-1), naive, {variant['c_s']}", variant["effect"], variant["se"], ""])
-        rows.append(
-            [f"r(s-1), instrumented, {variant['c_s']}", variant["effect_iv"], variant["se_iv"], ""]
+        held = details.get(key) or {}
+        rows += [[f"{label}, {what}", held[e], held[s], ""] for e, s, label in kinds if e in held]
+    variant = details.get("selectivity_variant")
+    if variant:  # the other c_s (skips alone, or with the watch-depth offset)
+        rows += [
+            [f"{label}, {variant['c_s']}", variant[e], variant[s], ""] for e, s, label in kinds[:2]
+        ]
+    return rows
+
+
+def _truth_effect_lines(details: dict[str, Any]) -> list[str]:
+    """06's evaluation in a few lines: the regression with the true residual, the diagnosis."""
+    evaluation = details.get("evaluation", {})
+    truth, lines = evaluation.get("with_the_truth", {}), []
+    for name, fit in truth.items():
+        placebo = f", placebo {_fmt(fit['placebo'])}" if "placebo" in fit else ""
+        lines.append(f"- {name}: {_fmt(fit['effect'])} (se {_fmt(fit['se'])}){placebo}")
+    if lines:
+        lines.insert(0, "With the simulator's true residual in place of the measured one:")
+        lines.append("")
+    diagnosis = evaluation.get("diagnosis")
+    if diagnosis:
+        lines.append(
+            "Within a user, the measured residual correlates "
+            f"{_fmt(diagnosis['corr_residual_true_within_user'], 3)} with the true one; the true "
+            f"c_s on the measured r(s-1) gives {_fmt(diagnosis['true c_s on measured r(s-1)']['effect'])}"
+            ", and the estimated c_s's error moves with the measured r(s-1) by "
+            f"{_fmt(diagnosis['error of estimated c_s on measured r(s-1)']['effect'])}."
         )
+    observable = evaluation.get("observable_part")
+    if observable:
+        lines.append(
+            f"The feed's statistics explain {observable['within_r2']:.1%} of the true residual's "
+            "within-user variance; with their projection (fitted on the truth) for r(s-1), the "
+            f"true c_s gives {_fmt(observable['true c_s on projected r(s-1)']['effect'])}, the "
+            f"estimated c_s {_fmt(observable['estimated c_s on projected r(s-1)']['effect'])}."
+        )
+    return lines
+
+
+def causal_section(metrics: Path) -> list[str]:
+    record, details = _pair_of(metrics, "causal.json")
+    if record is None:
+        return []
     lines = ["## Does a worse feed raise the next session's selectivity?", ""]
-    lines += _table(["treatment", "effect", "se", "95% CI (bootstrap)"], rows)
+    lines += _table(
+        ["treatment", "effect", "se", "95% CI (bootstrap)"], causal_rows(record, details)
+    )
     lines += ["", f"{record['n_sessions']:,} sessions with a previous session."]
-    depth = record.get("watch_depth")
+    depth = details.get("watch_depth")
     if depth and record.get("quality_offset") == "watch":
         lines.append(
             "Each c_s adds the feed's quality offset that the watch depth of its unskipped videos "
@@ -260,77 +300,58 @@ def causal_section(metrics: Path) -> list[str]:
             "threshold's scale)."
         )
     if "effect_true" in record:
-        lines.append(f"The simulator's true effect: {record['effect_true']}.")
-    truth = record.get("evaluation", {}).get("with_the_truth", {})
-    if "true residual, estimated c_s" in truth:
-        fit = truth["true residual, estimated c_s"]
-        lines.append(
-            f"With the simulator's true residual in place of the measured one (and the estimated "
-            f"c_s): {_fmt(fit['effect'])} (se {_fmt(fit['se'])})"
-            + (
-                f"; with the feed's mean index held too: {_fmt(held_fit['effect'])} (se "
-                f"{_fmt(held_fit['se'])})."
-                if (held_fit := truth.get("true residual, estimated c_s, feed's index held"))
-                else "."
-            )
+        lines += [f"The simulator's true effect: {record['effect_true']}.", ""]
+    return [*lines, *_truth_effect_lines(details), ""]
+
+
+def _vector(w: dict[str, float]) -> str:
+    return "(" + ", ".join(f"{w[h]:.2f}" for h in HEADS) + ")"
+
+
+def headline_rows(metrics: Path) -> list[list[object]]:
+    """The study's three claims: what the poster found on real KuaiRec, what this repository
+    finds on its data, and (simulated data) the truth."""
+    aucs = {r["model"]: r["test_auc"] for p in metrics.glob("auc_*.json") if (r := _read(p))}
+    gnns = sorted((m for m in aucs if m.startswith("gnn_h")), key=lambda m: -aucs[m]["mean"])
+    rows: list[list[object]] = []
+    if gnns and "edge_mlp" in aucs:
+        best = gnns[0]
+        study = STUDY_AUC.get(best, STUDY_AUC["gnn_h64"])
+        truth = aucs.get("oracle") or {}
+        rows.append(
+            [
+                "the GNN beats the edge MLP (mean test AUC)",
+                f"{best} {study['mean']:.4f} vs {STUDY_AUC['edge_mlp']['mean']:.4f}",
+                f"{best} {aucs[best]['mean']:.4f} vs {aucs['edge_mlp']['mean']:.4f}",
+                f"oracle {truth['mean']:.4f}" if truth else "",
+            ]
         )
-    if variant and (other := truth.get(f"true residual, {variant['c_s']}")):
-        lines.append(
-            f"With the true residual and {variant['c_s']}: {_fmt(other['effect'])} (se "
-            f"{_fmt(other['se'])})."
+    weights = _read(metrics / "weights.json")
+    if weights:
+        found = "; ".join(
+            f"{n} {_vector(e['w'])}" for n, e in weights["estimators"].items() if "w" in e
         )
-    if perfect := truth.get("true residual, c_s from the skips with the true quality offset"):
-        corr = record.get("evaluation", {}).get("corr_quality_offset_true")
-        lines.append(
-            "With the true residual and the skips' c_s plus the simulator's true quality offset "
-            f"(a perfect watch-depth measurement): {_fmt(perfect['effect'])} (se "
-            f"{_fmt(perfect['se'])})"
-            + (
-                f"; the watch-depth offset correlates {_fmt(corr, 3)} with it."
-                if corr is not None
-                else "."
-            )
+        truth = f"w_true {_vector(weights['w_true'])}" if "w_true" in weights else ""
+        rows.append(["the feeds reveal the head weights w", f"w* {_vector(STUDY_W)}", found, truth])
+    causal = _read(metrics / "causal.json")
+    if causal:
+        iv = causal["effect_iv"]
+        rows.append(
+            [
+                "a worse feed makes the next session more selective (effect of r(s-1) on c_s)",
+                "proposed, not estimated",
+                f"naive {causal['effect']:.2f} (se {causal['se']:.2f}); "
+                f"instrumented {iv['effect']:.2f} (se {iv['se']:.2f})",
+                f"{causal['effect_true']:g}" if "effect_true" in causal else "",
+            ]
         )
-    diagnosis = record.get("evaluation", {}).get("diagnosis")
-    if diagnosis:
-        lines.append(
-            "Within a user, the measured residual correlates "
-            f"{_fmt(diagnosis['corr_residual_true_within_user'], 3)} with the true one; the true "
-            "c_s on the measured r(s-1) gives "
-            f"{_fmt(diagnosis['true c_s on measured r(s-1)']['effect'])}, and the estimated c_s's "
-            "error moves with the measured r(s-1) by "
-            f"{_fmt(diagnosis['error of estimated c_s on measured r(s-1)']['effect'])} "
-            "(06_causal, evaluation)."
-        )
-    if diagnosis and "true c_s on measured r(s+1)" in diagnosis:
-        placebo_path = diagnosis["true c_s on measured r(s+1)"]
-        placebo_held = diagnosis["true c_s on measured r(s+1), the candidates' scores held"]
-        truth_held = truth.get("true residual, estimated c_s, the candidates' scores held")
-        lines.append(
-            "The placebo's path: the true c_s on the measured r(s+1) gives "
-            f"{_fmt(placebo_path['effect'])} (se {_fmt(placebo_path['se'])}), and "
-            f"{_fmt(placebo_held['effect'])} (se {_fmt(placebo_held['se'])}) with the next "
-            "session's candidates' score mean and sd held: the measured residual's size follows "
-            "the spread of the candidates' scores, which the previous session moves"
-            + (
-                f"; with the true residual the same control gives {_fmt(truth_held['effect'])} "
-                f"(se {_fmt(truth_held['se'])})."
-                if truth_held
-                else "."
-            )
-        )
-    observable = record.get("evaluation", {}).get("observable_part")
-    if observable:
-        lines.append(
-            "Yet the log carries part of the shock: the feed's statistics (its length, the spread "
-            "of its and the other candidates' scores) explain "
-            f"{observable['within_r2']:.1%} of the true residual's within-user variance (the "
-            f"length alone {observable['within_r2_length_only']:.1%}); with their projection "
-            "(fitted on the truth) for r(s-1), the true c_s gives "
-            f"{_fmt(observable['true c_s on projected r(s-1)']['effect'])}, the estimated c_s "
-            f"{_fmt(observable['estimated c_s on projected r(s-1)']['effect'])}."
-        )
-    return [*lines, ""]
+    return rows
+
+
+def headline_section(metrics: Path) -> list[str]:
+    header = ["claim", "the poster, real KuaiRec", "this repository", "the truth"]
+    rows = headline_rows(metrics)
+    return ["## The study's claims at a glance", "", *_table(header, rows), ""] if rows else []
 
 
 def data_section(metrics: Path) -> list[str]:
@@ -345,49 +366,53 @@ def data_section(metrics: Path) -> list[str]:
     return [*lines, ""]
 
 
-def build_report(metrics_dir: str | Path, reports_dir: str | Path) -> str:
-    """The results page as markdown (links relative to ``reports_dir``)."""
-    metrics, reports = Path(metrics_dir), Path(reports_dir)
-    lines = [
-        "# Results",
-        "",
-        "Generated by the `report` stage from `metrics/*.json`; do not edit by hand.",
-        "",
-    ]
-    lines += data_section(metrics)
-    lines += auc_section(metrics)
-    lines += weights_section(metrics)
-    lines += causal_section(metrics)
+def build_report(
+    metrics_dir: str | Path, reports_dir: str | Path, page: str | Path, figures_dir: str | Path
+) -> str:
+    """The results page (markdown, links relative to ``page``): the claims at a glance, the
+    data, the value models, the head weights and the causal step, then the executed notebooks
+    and the figures (those in ``figures_dir``)."""
+    metrics, reports, page = Path(metrics_dir), Path(reports_dir), Path(page)
+    figures = Path(figures_dir)
+    lines = ["# Results", "", "Written by the `report` stage from `metrics/`; do not edit.", ""]
+    for section in (headline_section, data_section, auc_section, weights_section, causal_section):
+        lines += section(metrics)
     lines += ["## Notebooks and figures", ""]
-    lines += [
-        f"- [{n}](notebooks/{n}.ipynb)"
-        for n in NOTEBOOKS
-        if (reports / "notebooks" / f"{n}.ipynb").exists()
-    ]
-    lines += [f"- ![{f}](figures/{f})" for f in FIGURES if (reports / "figures" / f).exists()]
+    here = page.resolve().parent
+    for n in NOTEBOOKS:
+        if (reports / "notebooks" / f"{n}.ipynb").exists():
+            link = os.path.relpath((reports / "notebooks" / f"{n}.ipynb").resolve(), here)
+            lines.append(f"- [{n}]({Path(link).as_posix()}) (after `dvc repro`)")
+    for f in FIGURES:
+        if (figures / f).exists():
+            link = os.path.relpath((figures / f).resolve(), here)
+            lines.append(f"- ![{f}]({Path(link).as_posix()})")
     return "\n".join(lines) + "\n"
 
 
-def update_readme(
-    readme: str | Path, metrics_dir: str | Path, reports_dir: str | Path, figures_dir: str | Path
-) -> None:
-    """Replace the README's results block with the latest tables and show the main figures,
-    copied into ``figures_dir`` (a folder kept in git, so the README shows them on a fresh
-    clone). Raises ValueError when the README lacks the two markers; nothing is written then."""
+def copy_figures(reports_dir: str | Path, figures_dir: str | Path) -> list[str]:
+    """Copy the stages' figures into ``figures_dir`` (kept in git); the names copied."""
+    figures = Path(figures_dir)
+    figures.mkdir(parents=True, exist_ok=True)
+    copied = [f for f in FIGURES if (Path(reports_dir) / "figures" / f).exists()]
+    for name in copied:
+        shutil.copyfile(Path(reports_dir) / "figures" / name, figures / name)
+    return copied
+
+
+def update_readme(readme: str | Path, metrics_dir: str | Path, figures_dir: str | Path) -> None:
+    """Replace the README's results block with the claims at a glance and the causal figure
+    (from ``figures_dir``). Raises ValueError when the README lacks the two markers; nothing is
+    written then."""
     readme, figures = Path(readme), Path(figures_dir)
     text = readme.read_text()
     start, end = text.find(README_START), text.find(README_END)
     if start < 0 or end < start:
         raise ValueError(f"{readme}: no results block ({README_START!r} ... {README_END!r})")
-    metrics, reports = Path(metrics_dir), Path(reports_dir)
-    lines = []
-    for section in (auc_section, weights_section, causal_section):
-        lines += [f"#{line}" if line.startswith("## ") else line for line in section(metrics)]
-    shown = [f for f in README_FIGURES if (reports / "figures" / f).exists()]
-    figures.mkdir(parents=True, exist_ok=True)
-    for name in shown:
-        shutil.copyfile(reports / "figures" / name, figures / name)
-    relative = figures.resolve().relative_to(readme.resolve().parent)
+    header = ["claim", "the poster, real KuaiRec", "this repository", "the truth"]
+    lines = [*_table(header, headline_rows(Path(metrics_dir))), ""]
+    relative = Path(os.path.relpath(figures.resolve(), readme.resolve().parent))
+    shown = [f for f in README_FIGURES if (figures / f).exists()]
     lines += [f"![{Path(name).stem}]({(relative / name).as_posix()})" for name in shown]
     block = "\n".join([README_START, "", *lines, "", ""]) + README_END
     readme.write_text(text[:start] + block + text[end + len(README_END) :])
@@ -397,16 +422,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--metrics", default="metrics")
     parser.add_argument("--reports", default="reports")
+    parser.add_argument("--page", default="docs/results.md", help="the results page")
+    parser.add_argument("--figures", default="docs/figures", help="where the figures are copied")
     parser.add_argument("--readme", help="also update this README's results block")
-    parser.add_argument("--readme-figures", default="docs/figures", help="figures it shows")
     args = parser.parse_args(argv)
-    text = build_report(args.metrics, args.reports)
-    out = Path(args.reports) / "results.md"
+    out = Path(args.page)
+    copy_figures(args.reports, args.figures)
+    text = build_report(args.metrics, args.reports, out, args.figures)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(f"wrote {out}")
     if args.readme:
-        update_readme(args.readme, args.metrics, args.reports, args.readme_figures)
+        update_readme(args.readme, args.metrics, args.figures)
         print(f"updated the results block of {args.readme}")
     return 0
 

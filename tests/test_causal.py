@@ -7,16 +7,16 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from kuairec_utils.causal import (
+from kuairec_utils.causal.regressions import (
     bootstrap_effects,
     effect_regression,
-    engagement_index,
     fe_coefficient,
-    feed_residuals,
     lagged,
+)
+from kuairec_utils.causal.residuals import engagement_index, feed_residuals, split_candidates
+from kuairec_utils.causal.selectivity import (
     selectivity_mle,
     session_thresholds,
-    split_candidates,
     watch_depth_offsets,
 )
 
@@ -169,7 +169,7 @@ def test_feed_residuals_and_split_halves() -> None:
 
 
 def test_feed_statistics_summarise_the_feed_and_the_other_candidates() -> None:
-    from kuairec_utils.causal import FEED_STATISTICS, feed_statistics
+    from kuairec_utils.causal.residuals import FEED_STATISTICS, feed_statistics
 
     w = np.array([0.5, 0.0, 0.0, -0.5])  # Score = (p_complete - p_negative) / 2
     probs = np.zeros((2, 5, 4))
@@ -190,7 +190,7 @@ def test_feed_statistics_summarise_the_feed_and_the_other_candidates() -> None:
 
 
 def test_within_projection_recovers_a_within_group_linear_relation() -> None:
-    from kuairec_utils.causal import within_projection
+    from kuairec_utils.causal.regressions import within_projection
 
     rng = np.random.default_rng(4)
     n = 4000

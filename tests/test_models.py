@@ -194,6 +194,9 @@ def test_params_check_the_schedules_of_the_models_module() -> None:
     from kuairec_utils import params
 
     assert params.SCHEDULES == models.SCHEDULES
+    from kuairec_utils.models import GRAPH_MODELS, VALUE_MODELS
+
+    assert params.GRAPH_MODELS == GRAPH_MODELS and set(GRAPH_MODELS) <= set(VALUE_MODELS)
 
 
 def test_fit_sets_the_scheduled_rate_before_every_step(monkeypatch: pytest.MonkeyPatch) -> None:

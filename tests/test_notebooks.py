@@ -12,7 +12,7 @@ import papermill as pm
 import pytest
 
 from kuairec_utils.config import PROJ_ROOT
-from kuairec_utils.report import STUDY_W
+from kuairec_utils.study import STUDY_W
 
 KERNEL = "kuairec"
 pytestmark = pytest.mark.slow
@@ -41,8 +41,11 @@ def test_00_simulator_notebook(tiny_sim: Path, tmp_path: Path) -> None:
         metrics_dir=str(tmp_path / "metrics"),
         figures_dir=str(tmp_path / "figures"),
     )
-    table = json.loads((tmp_path / "metrics" / "calibration.json").read_text())
+    table = json.loads((tmp_path / "metrics" / "details" / "calibration.json").read_text())
     assert table["exact duplicate share"]["data"] == pytest.approx(0.0773, abs=0.002)
+    summary = json.loads((tmp_path / "metrics" / "calibration.json").read_text())
+    assert summary["statistics"] == len(table)
+    assert summary["within_tolerance"] == sum(row["within"] for row in table.values())
     assert (tmp_path / "figures" / "00_calibration.png").stat().st_size > 10_000
     printed = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
     assert "w_true" in printed and "effect_true" in printed  # the ground-truth section ran
@@ -246,45 +249,47 @@ def head_weights(trained: Path, tiny_sim: Path, tiny_interim: Path, tiny_process
 def test_05_head_weights_notebook(head_weights: dict, trained: Path) -> None:
     out = trained / "weights"
     record = json.loads((out / "metrics" / "weights.json").read_text())
+    details = json.loads((out / "metrics" / "details" / "weights.json").read_text())
     heads = ["complete", "long", "rewatch", "negative"]
-    assert list(record["w"]) == heads
-    assert sum(abs(v) for v in record["w"].values()) == pytest.approx(1.0, abs=1e-5)
-    assert all(record["ci95"][h][0] <= record["ci95"][h][1] for h in heads)
+    assert list(record["estimators"]) == ["plain", "rank_logit", "selection"]
     assert set(record["w_true"]) == set(heads) and record["n_sessions"] > 100
-    selection = record["selection"]  # fitted on the feeds of at least 10 videos, no repeat
-    assert selection["min_feed"] == 10 and selection["n_sessions"] >= 30 and selection["converged"]
-    assert selection["bias_correction"] == "jackknife" and selection["splits"] == 2
-    assert selection["uncorrected"]["w"] != selection["w"]
-    assert 0 < selection["uncorrected"]["noise_sd"] and 0 < selection["noise_sd"]
-    assert sum(abs(v) for v in selection["w"].values()) == pytest.approx(1.0, abs=1e-5)
+    for name, estimate in record["estimators"].items():  # w on the L1 sphere, an interval each
+        assert list(estimate["w"]) == heads, name
+        assert sum(abs(v) for v in estimate["w"].values()) == pytest.approx(1.0, abs=1e-5)
+        assert all(estimate["ci95"][h][0] <= estimate["ci95"][h][1] for h in heads), name
+    selection = record["estimators"]["selection"]  # the feeds of at least 10 videos, no repeat
+    more = details["estimators"]["selection"]
+    assert more["min_feed"] == 10 and more["n_sessions"] >= 30 and more["converged"]
+    assert more["bias_correction"] == "jackknife" and more["splits"] == 2
+    assert more["uncorrected"]["w"] != selection["w"] and 0 < more["noise_sd"]
+    assert 0 < more["share_of_sessions_with_a_repeat"] < 1
     for h, (lo, hi) in selection["ci95"].items():  # normal intervals from the clustered se
-        half = 1.959964 * selection["se"][h]
+        half = 1.959964 * more["se"][h]
         assert (lo, hi) == pytest.approx(
             (selection["w"][h] - half, selection["w"][h] + half), abs=2e-6
         )
-    assert 0 < selection["share_of_sessions_with_a_repeat"] < 1
     # each evaluation against the truth agrees with the estimate it judges
-    diagnosis = record["diagnosis_true_probabilities"]
-    on_true_p = [d for d in diagnosis.values() if "w" in d]  # plain, rank logit, selection
-    assert len(on_true_p) == 3
-    for estimate in (record, record["rank_logit"], selection, *on_true_p):
+    diagnosis = details["diagnosis_true_probabilities"]
+    assert set(diagnosis) == {"plain", "plain_gnn", "rank_logit", "selection"}
+    judged = [(e, details["estimators"][n]) for n, e in record["estimators"].items()]
+    for estimate, extra in [*judged, *((d, d) for n, d in diagnosis.items() if n != "plain_gnn")]:
         errors = [abs(estimate["w"][h] - record["w_true"][h]) for h in heads]
         assert estimate["max_abs_error"] == pytest.approx(max(errors), abs=5e-6)
         for h, (lo, hi) in estimate.get("ci95", {}).items():
-            assert estimate["ci_covers_w_true"][h] == (lo <= record["w_true"][h] <= hi), h
-    assert "selection w" in record["offline_small_matrix"]
-    agreement = record["ranking_agreement_true_probabilities"]
+            assert extra["ci_covers_w_true"][h] == (lo <= record["w_true"][h] <= hi), h
+    assert {"plain w", "rank_logit w", "selection w", "study w*"} < set(
+        details["offline_small_matrix"]
+    )
+    agreement = details["ranking_agreement_true_probabilities"]
     assert 0.5 < agreement["platform_keeps_deterministic_top_k"] <= 1
     # the simulator's w_true is the study's w*: ranked alike; a single head ranks otherwise
     assert record["w_true"] == STUDY_W
     assert agreement["study w*"] == {"max_abs_error": 0, "spearman": 1, "top_k_overlap": 1}
     for name in ("complete only", "-negative only"):
         assert agreement[name]["spearman"] < 1 and agreement[name]["top_k_overlap"] < 1, name
-    offline = record["offline_small_matrix"]
+    offline = details["offline_small_matrix"]
     assert offline["n_users"] > 5 and offline["k"] == 10
-    assert 0 <= offline["random list"]["negative"] <= 1 and offline["plain w*"]["watch_ratio"] > 0
-    import pandas as pd
-
+    assert offline["plain w"]["watch_ratio"] > 0
     feeds = pd.read_parquet(trained / "models" / "head_weights" / "feeds.parquet")
     per_session = feeds.groupby("session_id")[["observed", "simulated"]].sum()
     assert (per_session["observed"] == per_session["simulated"]).all()  # K_s videos each
@@ -292,7 +297,7 @@ def test_05_head_weights_notebook(head_weights: dict, trained: Path) -> None:
     # a second run reads the cached candidate probabilities and gives the same metrics
     nb = run_notebook("05_head_weights.ipynb", out / "again", **head_weights)
     printed = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
-    assert "read from" in printed
+    assert "read from the cache" in printed
     assert json.loads((out / "metrics" / "weights.json").read_text()) == record
 
 
@@ -316,24 +321,25 @@ def causal(head_weights: dict, trained: Path) -> Path:
 
 def test_06_causal_notebook(head_weights: dict, causal: Path) -> None:
     record = json.loads((Path(head_weights["metrics_dir"]) / "causal.json").read_text())
-    for key in ("effect", "se", "ci95", "n_sessions", "effect_true", "placebo"):
+    details = json.loads(
+        (Path(head_weights["metrics_dir"]) / "details" / "causal.json").read_text()
+    )
+    for key in ("effect", "se", "ci95", "n_sessions", "effect_true", "placebo", "effect_iv"):
         assert key in record, key
     assert record["ci95"][0] <= record["ci95"][1] and record["se"] > 0
     assert np.isfinite(record["effect"]) and np.isfinite(record["placebo"]["effect"])
     assert record["n_sessions"] > 50
-    held = record["feed_index_held"]  # the variant with the feed's mean index as a control
+    held = details["feed_index_held"]  # the variant with the feed's mean index as a control
     assert all(np.isfinite(held[k]) for k in ("effect", "effect_iv"))
     assert held["se"] > 0 and held["se_iv"] > 0 and held["effect"] != record["effect"]
     # the variant that holds the other candidates' score mean and sd of each residual's session
-    cand = record["candidates_held"]
+    cand = details["candidates_held"]
     assert all(np.isfinite(cand[k]) for k in ("effect", "effect_iv", "placebo"))
     assert min(cand["se"], cand["se_iv"], cand["placebo_se"]) > 0
     assert cand["effect"] != record["effect"] and cand["placebo"] != record["placebo"]["effect"]
-    assert (
-        "true c_s on measured r(s+1), the candidates' scores held"
-        in (record["evaluation"]["diagnosis"])
-    )
-    assert set(record["evaluation"]["with_the_truth"]) == {
+    evaluation = details["evaluation"]
+    assert "true c_s on measured r(s+1), the candidates' scores held" in evaluation["diagnosis"]
+    assert set(evaluation["with_the_truth"]) == {
         "true residual, estimated c_s",
         "true residual, true c_s",
         "true residual, estimated c_s, feed's index held",
@@ -343,20 +349,19 @@ def test_06_causal_notebook(head_weights: dict, causal: Path) -> None:
     }
     # the default c_s adds the watch-depth offset; the skips alone are the side variant
     assert record["quality_offset"] == "watch"
-    variant = record["selectivity_variant"]
+    variant = details["selectivity_variant"]
     assert variant["c_s"] == "c_s from the skips alone" and variant["se"] > 0
     assert np.isfinite(variant["effect"]) and variant["effect"] != record["effect"]
-    assert record["watch_depth"]["scale"] > 0 and record["watch_depth"]["offset_sd"] > 0
-    evaluation = record["evaluation"]
+    assert details["watch_depth"]["scale"] > 0 and details["watch_depth"]["offset_sd"] > 0
     assert evaluation["corr_c_true"] == evaluation["corr_c_watch_true"]
     # the estimates measure their targets, if noisily: each correlates positively with the truth
     assert evaluation["corr_c_true"] > evaluation["corr_c_skips_true"] > 0
     assert evaluation["corr_quality_offset_true"] > 0
-    diagnosis = record["evaluation"]["diagnosis"]
+    diagnosis = evaluation["diagnosis"]
     assert diagnosis["corr_residual_true_within_user"] > 0
     for name in ("true c_s on measured r(s-1)", "error of estimated c_s on measured r(s-1)"):
         assert np.isfinite(diagnosis[name]["effect"]) and diagnosis[name]["se"] > 0, name
-    observable = record["evaluation"]["observable_part"]
+    observable = evaluation["observable_part"]
     assert 0 <= observable["within_r2_length_only"] <= observable["within_r2"] <= 1
     for name in ("true c_s on projected r(s-1)", "estimated c_s on projected r(s-1)"):
         assert np.isfinite(observable[name]["effect"]) and observable[name]["se"] > 0, name
@@ -369,7 +374,7 @@ def test_06_scores_with_the_selection_estimate_or_names_its_absence(
     """causal.estimator = selection reads 05's selection model; without it, 06 stops at once
     with the reason (and writes no causal.json)."""
     record = json.loads((Path(head_weights["metrics_dir"]) / "weights.json").read_text())
-    del record["selection"]["w"]  # as 05 writes it when too few feeds are long
+    del record["estimators"]["selection"]["w"]  # as 05 writes it when too few feeds are long
     metrics = tmp_path / "metrics"
     metrics.mkdir()
     (metrics / "weights.json").write_text(json.dumps(record))
@@ -395,6 +400,9 @@ def test_06_with_the_skips_alone_reports_the_watch_depth_offset_beside(
     """causal.quality_offset = none: c_s from the skips alone is the main estimate (the default
     run's side row), and the watch-depth offset is the side row."""
     default = json.loads((Path(head_weights["metrics_dir"]) / "causal.json").read_text())
+    default |= json.loads(
+        (Path(head_weights["metrics_dir"]) / "details" / "causal.json").read_text()
+    )
     metrics = tmp_path / "metrics"
     metrics.mkdir()
     shutil.copy(Path(head_weights["metrics_dir"]) / "weights.json", metrics / "weights.json")
@@ -414,6 +422,7 @@ def test_06_with_the_skips_alone_reports_the_watch_depth_offset_beside(
         quality_offset="none",
     )
     record = json.loads((metrics / "causal.json").read_text())
+    record |= json.loads((metrics / "details" / "causal.json").read_text())
     assert record["quality_offset"] == "none"
     assert record["selectivity_variant"]["c_s"] == "c_s with the watch-depth offset"
     # the two runs swap their main and side estimates
@@ -446,19 +455,16 @@ def test_residual_measurement_diagnostic_on_the_tiny_data(head_weights: dict, ca
 
 
 # what the ground truth adds to 05's and 06's metrics: evaluation only (dotted key prefixes)
-TRUTH_ONLY = {
-    "weights.json": (
-        "w_true",
-        "max_abs_error",
-        "ci_covers_w_true",
-        "rank_logit.max_abs_error",
-        "rank_logit.ci_covers_w_true",
-        "selection.max_abs_error",
-        "selection.ci_covers_w_true",
+ESTIMATORS = ("plain", "rank_logit", "selection")
+TRUTH_ONLY = {  # each metrics file (headline and details): the keys the truth adds (prefixes)
+    "weights.json": ("w_true", *(f"estimators.{n}.max_abs_error" for n in ESTIMATORS)),
+    "details/weights.json": (
+        *(f"estimators.{n}.ci_covers_w_true" for n in ESTIMATORS),
         "diagnosis_true_probabilities",
         "ranking_agreement_true_probabilities",
     ),
-    "causal.json": ("effect_true", "evaluation"),
+    "causal.json": ("effect_true",),
+    "details/causal.json": ("evaluation",),
 }
 
 

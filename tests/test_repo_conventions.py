@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -116,55 +118,114 @@ def test_committed_notebook_is_clean_and_parameterised(path: Path) -> None:
     assert parameter_names(nb)
 
 
+def _stage_run(cmd: str) -> tuple[str, list[str], dict[str, str], str] | None:
+    """A ``python -m kuairec_utils.stage`` command's notebook, sections, ``-p`` values and
+    executed copy; None for another command."""
+    words = cmd.split()
+    if "kuairec_utils.stage" not in words:
+        return None
+    args = words[words.index("kuairec_utils.stage") + 1 :]
+    notebook, sections, overrides = args[0], [], {}
+    out = f"reports/notebooks/{notebook}.ipynb"
+    i = 1
+    while i < len(args):
+        if args[i] == "-p":
+            overrides[args[i + 1]] = args[i + 2]
+            i += 3
+        elif args[i] == "--out":
+            out, i = args[i + 1], i + 2
+        else:
+            sections.append(args[i])
+            i += 1
+    return notebook, sections, overrides, out
+
+
+def _tracked(value: str, tracked: set[str]) -> bool:
+    """Whether DVC tracks params.yaml's ``value`` (``section.key`` or a top-level name) through
+    a stage's ``params`` list: the value itself or its whole section."""
+    return value in tracked or value.split(".")[0] in tracked
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_a_dvc_stage_runs_the_notebook_with_all_its_parameters(path: Path) -> None:
-    rel = f"notebooks/{path.name}"
-    runs = [b for b in _stage_bodies().values() if rel in str(b.get("cmd", "")).split()]
-    assert len(runs) == 1, f"one stage runs {rel}"
-    stage = runs[0]
-    cmd = stage["cmd"].split()
-    assert "papermill" in cmd and "-k" in cmd and cmd[cmd.index("-k") + 1] == "kuairec"
-    executed = cmd[cmd.index(rel) + 1]
-    assert executed.startswith(f"reports/notebooks/{path.stem}") and executed.endswith(".ipynb")
-    assert executed in stage["outs"]
-    assert rel in stage["deps"]
-    passed = {cmd[i + 1] for i, word in enumerate(cmd) if word == "-p"}
-    missing = set(parameter_names(json.loads(path.read_text()))) - passed
-    assert not missing, f"parameters not passed by dvc.yaml: {sorted(missing)}"
+    """One stage runs each notebook through the stage runner: the notebook is a dependency, its
+    executed copy an output; every parameter but the paths gets a value from the sections the
+    stage hands over whole or from a ``-p``; DVC tracks every value so handed over."""
+    from kuairec_utils.config import load_params
+
+    runs = {n: r for n, b in _stage_bodies().items() if (r := _stage_run(str(b["cmd"])))}
+    runs = {n: r for n, r in runs.items() if r[0] == path.stem}
+    assert len(runs) == 1, f"one stage runs {path.name}"
+    ((name, (_, sections, overrides, out)),) = runs.items()
+    stage = _stage_bodies()[name]
+    assert f"notebooks/{path.name}" in stage["deps"] and out in _paths(stage["outs"])
+    params, tracked = load_params(), set(stage.get("params", []))
+    declared = [n for n in parameter_names(json.loads(path.read_text())) if not n.endswith("_dir")]
+    for parameter in declared:
+        owners = [
+            s
+            for s in sections
+            if parameter in (params[s] if isinstance(params[s], dict) else {s: 0})
+        ]
+        assert owners or parameter in overrides, f"{parameter} gets no value from the stage"
+        if parameter not in overrides:
+            value = owners[0] if owners[0] == parameter else f"{owners[0]}.{parameter}"
+            assert _tracked(value, tracked), f"{value} is passed but DVC does not track it"
+    for value in re.findall(r"\$\{([\w.]+)\}", str(stage["cmd"])):
+        assert value == "item" or _tracked(value, tracked), f"{value} is not tracked"
 
 
 def _project_imports(source: str) -> set[str]:
-    """The parts of kuairec_utils (a top-level module or a subpackage) that ``source`` imports,
-    anywhere, lazy imports included."""
+    """The kuairec_utils modules (dotted, e.g. ``models.gcn``) that ``source`` imports,
+    anywhere, lazy imports included; ``from kuairec_utils.x import y`` counts ``x.y`` when y is
+    a module."""
     found = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kuairec_utils."):
-            found.add(node.module.split(".")[1])
+            module = node.module.removeprefix("kuairec_utils.")
+            found.add(module)
+            found |= {
+                f"{module}.{a.name}" for a in node.names if _module_file(f"{module}.{a.name}")
+            }
         elif isinstance(node, ast.Import):
             found |= {
-                a.name.split(".")[1] for a in node.names if a.name.startswith("kuairec_utils.")
+                a.name.removeprefix("kuairec_utils.")
+                for a in node.names
+                if a.name.startswith("kuairec_utils.")
             }
     return found
 
 
-def _part_path(name: str) -> str:
-    """A part's DVC dependency: its file, or its folder when it is a subpackage (importing any
-    of its modules runs the package's __init__)."""
-    folder = PROJ_ROOT / "kuairec_utils" / name
-    return f"kuairec_utils/{name}" if folder.is_dir() else f"kuairec_utils/{name}.py"
+def _module_file(module: str) -> Path | None:
+    """The file of a dotted kuairec_utils module (a package's __init__.py), None if none."""
+    path = PROJ_ROOT / "kuairec_utils" / Path(*module.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _part_path(module: str) -> str:
+    """A module's DVC dependency: its file, or its subpackage's folder (importing any of its
+    modules runs the package's __init__, and the folder covers them all)."""
+    top = module.split(".")[0]
+    folder = PROJ_ROOT / "kuairec_utils" / top
+    return f"kuairec_utils/{top}" if folder.is_dir() else f"kuairec_utils/{top}.py"
 
 
 def _module_closure(modules: set[str]) -> set[str]:
+    """The modules run when ``modules`` are imported: theirs, their packages' __init__, and
+    what those import, transitively."""
     seen: set[str] = set()
     todo = list(modules)
     while todo:
         name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            path = PROJ_ROOT / _part_path(name)
-            sources = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-            for source in sources:
-                todo += sorted(_project_imports(source.read_text()) - seen)
+        if name in seen or _module_file(name) is None:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # the packages' __init__
+        todo += sorted(_project_imports(_module_file(name).read_text()) - seen)
     return seen
 
 
@@ -183,7 +244,8 @@ def test_a_stage_depends_on_every_module_its_code_imports(name: str) -> None:
     stage = _stage_bodies()[name]
     words = str(stage["cmd"]).split()
     imported: set[str] = set()
-    for word in words:
+    run = _stage_run(str(stage["cmd"]))
+    for word in words + ([f"notebooks/{run[0]}.ipynb"] if run else []):
         if word.startswith("notebooks/") and word.endswith(".ipynb"):
             nb = json.loads((PROJ_ROOT / word).read_text())
             code = [c["source"] for c in nb["cells"] if c["cell_type"] == "code"]
@@ -209,13 +271,18 @@ PATH_OPTIONS = ("--out", "--metrics", "--reports")
 
 
 def _named_paths(cmd: str) -> set[str]:
+    """The folders of the data flow a stage's command hands its code: a notebook's ``*_dir``
+    parameters (their defaults, or the ``-p`` values), a module's path options."""
     words = cmd.split()
-    named = set()
-    for i, word in enumerate(words[:-1]):
-        if word == "-p" and words[i + 1].endswith("_dir") and i + 2 < len(words):
-            named.add(words[i + 2])
-        elif word in PATH_OPTIONS:
-            named.add(words[i + 1])
+    named = {words[i + 1] for i, word in enumerate(words[:-1]) if word in PATH_OPTIONS}
+    run = _stage_run(cmd)
+    if run:
+        nb = json.loads((PROJ_ROOT / "notebooks" / f"{run[0]}.ipynb").read_text())
+        source = "".join(_parameters_cell(nb)["source"])
+        for node in ast.parse(source).body:
+            target = node.targets[0].id
+            if target.endswith("_dir"):
+                named.add(run[2].get(target, ast.literal_eval(node.value)))
     return {p.rstrip("/") for p in named if p.startswith(FLOW)}
 
 
@@ -253,13 +320,86 @@ def test_a_stage_depends_on_the_data_it_is_given(name: str) -> None:
 
 def test_the_data_dependency_check_names_a_missing_or_stray_dependency() -> None:
     stage = {
-        "cmd": "papermill a.ipynb b.ipynb -p raw_dir data/raw -p metrics_dir metrics",
+        "cmd": "python -m kuairec_utils.stage 06_causal causal -p raw_dir data/raw",
         "deps": ["a.ipynb", "metrics/weights.json", "models/gnn"],
         "metrics": [{"metrics/causal.json": {"cache": False}}],
     }
+    # 06's defaults: data/interim, data/raw, models, metrics, reports/figures
     assert data_dependency_problems("x", stage) == [
+        "stage x is given data/interim but does not depend on it",
         "stage x is given data/raw but does not depend on it",
-        "stage x depends on models/gnn, which its command does not name",
+        "stage x is given reports/figures but does not depend on it",
     ]
-    stage["deps"] = ["a.ipynb", "data/raw", "metrics/weights.json"]
+    stage["deps"] += ["data/interim", "data/raw"]
+    stage["outs"] = ["reports/figures/06_causal.png"]
     assert data_dependency_problems("x", stage) == []
+    stage["deps"].append("data/processed")
+    assert data_dependency_problems("x", stage) == [
+        "stage x depends on data/processed, which its command does not name"
+    ]
+
+
+# a path into the repository's own folders, or a markdown file named bare
+REFERENCE = re.compile(
+    r"(?<![\w/.<{-])((?:docs|notebooks|kuairec_utils|benchmarks|diagnostics|tests)/[\w./-]*\w"
+    r"|\b[\w-]+\.md\b)"
+)
+LINK = re.compile(r"\]\(([^)#\s]+)")  # a markdown link's target
+
+
+GENERATED = {"results.md", "auc_table.md", "benchmarks/out"}  # written by stages and scripts
+
+
+def dangling_references(name: str, text: str, files: set[str]) -> list[str]:
+    """The references in ``text`` (a file called ``name``) to files that are not in ``files``
+    (the repository's, as paths from its root): paths into its folders (a module may be named
+    without its .py, a package by its folder), bare markdown file names, and markdown links."""
+    folders = {str(Path(f).parent) for f in files} | {
+        str(p) for f in files for p in Path(f).parents
+    }
+    missing = []
+    for ref in REFERENCE.findall(text):
+        ref = ref.rstrip(".")
+        if ref in GENERATED:
+            continue
+        if "/" not in ref:
+            found = any(Path(f).name == ref for f in files)
+        else:
+            found = ref in files or ref in folders or f"{ref}.py" in files
+        if not found:
+            missing.append(ref)
+    if name.endswith(".md"):
+        for target in LINK.findall(text):
+            if "://" not in target and not target.startswith("mailto:"):
+                path = os.path.normpath(Path(name).parent / target)
+                if path not in files and path not in folders and not path.startswith("reports"):
+                    missing.append(target)
+    return missing
+
+
+def test_no_reference_to_a_file_the_repository_does_not_hold() -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=PROJ_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    files = {f for f in listed if f and (PROJ_ROOT / f).exists()}
+    readable = (".py", ".ipynb", ".md", ".yaml", ".toml", ".yml")
+    problems = {}
+    for name in sorted(files - {"tests/test_repo_conventions.py"}):  # this file names examples
+        if name.endswith(readable) or name in ("Makefile", ".ci/run"):
+            missing = dangling_references(name, (PROJ_ROOT / name).read_text(), files)
+            if missing:
+                problems[name] = missing
+    assert not problems, problems
+
+
+def test_the_reference_check_names_a_missing_file() -> None:
+    files = {"docs/design.md", "kuairec_utils/models/gcn.py", "README.md"}
+    text = "See docs/design.md section 2, DESIGN.md, kuairec_utils/models/gcn, docs/gone.md."
+    assert dangling_references("x.py", text, files) == ["DESIGN.md", "docs/gone.md"]
+    assert dangling_references("docs/a.md", "[d](design.md) [g](../gone.md)", files) == [
+        "../gone.md"
+    ]

@@ -11,10 +11,10 @@ from kuairec_utils.weights.moments import (
     estimate_weights,
     objective,
     percentile_intervals,
-    rank_logit_weights,
     simulated_feed_mask,
     to_l1_sphere,
 )
+from kuairec_utils.weights.rank_logit import rank_logit_weights
 
 W_TRUE = np.array([0.22, 0.10, -0.02, -0.66])
 
@@ -114,7 +114,7 @@ def test_with_ranking_noise_the_bootstrap_interval_covers_w() -> None:
 
 
 def test_candidates_are_the_feed_plus_available_others_by_shows() -> None:
-    from kuairec_utils.weights.moments import sample_candidates
+    from kuairec_utils.weights.feeds import sample_candidates
 
     shows = np.zeros((2, 50))
     shows[0, :40] = 1.0
@@ -164,7 +164,7 @@ def test_blocked_feed_means_equal_the_dense_mask_computation() -> None:
 
 
 def test_candidates_can_exclude_what_the_user_was_shown_before() -> None:
-    from kuairec_utils.weights.moments import sample_candidates
+    from kuairec_utils.weights.feeds import sample_candidates
 
     shows = np.ones((1, 30))
     feeds = [np.arange(0, 10), np.arange(10, 12), np.arange(12, 14)]
@@ -176,7 +176,7 @@ def test_candidates_can_exclude_what_the_user_was_shown_before() -> None:
 
 
 def test_rank_logit_recovers_w_and_the_noise_scale_from_gumbel_ranked_feeds() -> None:
-    from kuairec_utils.weights.moments import bootstrap_rank_logit, rank_logit_weights
+    from kuairec_utils.weights.rank_logit import bootstrap_rank_logit, rank_logit_weights
 
     rng = np.random.default_rng(8)
     s, c, sigma = 3000, 30, 0.05
@@ -266,7 +266,7 @@ def test_several_processes_give_the_same_estimate_and_bootstrap() -> None:
 
 
 def test_ranking_agreement_measures_how_alike_two_weight_vectors_rank() -> None:
-    from kuairec_utils.weights.moments import ranking_agreement
+    from kuairec_utils.evaluation.weights import ranking_agreement
 
     rng = np.random.default_rng(3)
     probs = rng.random((40, 12, 4))

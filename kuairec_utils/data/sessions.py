@@ -1,4 +1,4 @@
-"""Sessions, bursts and the calendar-day split (DESIGN.md sections 3-4; notebook 01_data).
+"""Sessions, bursts and the calendar-day split (docs/design.md section 3; notebook 01_data).
 
 - A user's session ends when the gap to their next interaction exceeds ``session_gap_minutes``.
 - Bursts are the high-traffic windows of daily volume: runs of days whose volume is at least

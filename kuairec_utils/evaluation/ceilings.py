@@ -199,6 +199,97 @@ def label_loglik(
     return torch.log(likelihood.clamp_min(1e-300))
 
 
+def _rows_apart_from_videos(
+    world: World, truth: pd.DataFrame, own: np.ndarray, raw_row: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For the big-matrix rows ``raw_row``: the world positions of their videos, their users'
+    taste vectors, their utility without the video's own taste (``own``: the part of each
+    video's taste its tags do not carry) and quality, and the videos' durations (s)."""
+    u, v = _truth_rows(world, truth, raw_row)
+    user_taste = world.user_taste[u].astype(np.float64)
+    rest = (
+        truth["utility"].to_numpy()[raw_row]
+        - np.einsum("ij,ij->i", user_taste, own[v])
+        - world.video_quality[v]
+    )
+    return v, user_taste, rest, world.video_duration_ms[v] / 1000.0
+
+
+def _map_video_latents(
+    cfg: SimConfig,
+    train: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    selectivity: np.ndarray,
+    labels: np.ndarray,
+    cov: np.ndarray,
+    quality_var: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each video's own taste and quality at the maximum of their posterior given the labels
+    of the training rows (``train``: ``_rows_apart_from_videos`` of them; normal priors, the
+    own taste's covariance ``cov`` and the quality's variance ``quality_var``; L-BFGS on
+    ``label_loglik``). Returns the videos (world positions), each row's video among them, the
+    fitted own tastes (n_videos, dim) and qualities (n_videos,), and each row's curvature of
+    its log-likelihood in the utility m there (central differences, clipped at 0)."""
+    v, user_taste, rest, duration = train
+    videos, position = np.unique(v, return_inverse=True)
+    tensor = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
+    taste_t, rest_t, duration_t = tensor(user_taste), tensor(rest), tensor(duration)
+    c_t = tensor(selectivity)
+    labels_t, position_t = tensor(labels), torch.as_tensor(position)
+    cov_inv = tensor(np.linalg.inv(cov))
+    dim = user_taste.shape[1]
+    taste_hat = torch.zeros((len(videos), dim), dtype=torch.float64, requires_grad=True)
+    quality_hat = torch.zeros(len(videos), dtype=torch.float64, requires_grad=True)
+
+    def utility(taste: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+        return rest_t + (taste_t * taste[position_t]).sum(dim=1) + quality[position_t]
+
+    optimizer = torch.optim.LBFGS(
+        [taste_hat, quality_hat], max_iter=500, history_size=20, line_search_fn="strong_wolfe"
+    )
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        prior = 0.5 * ((taste_hat @ cov_inv) * taste_hat).sum()
+        prior = prior + 0.5 * (quality_hat**2).sum() / quality_var
+        loss = (
+            prior
+            - label_loglik(cfg, utility(taste_hat, quality_hat), c_t, duration_t, labels_t).sum()
+        )
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        m, h = utility(taste_hat, quality_hat), 1e-3
+        ll = [label_loglik(cfg, m + d, c_t, duration_t, labels_t) for d in (-h, 0.0, h)]
+        curvature = np.clip(np.nan_to_num((-(ll[0] - 2 * ll[1] + ll[2]) / h**2).numpy()), 0, None)
+    taste_np, quality_np = taste_hat.detach().numpy(), quality_hat.detach().numpy()
+    return videos, position, taste_np, quality_np, curvature
+
+
+def _laplace_posterior(
+    user_taste: np.ndarray,
+    position: np.ndarray,
+    curvature: np.ndarray,
+    n_videos: int,
+    cov: np.ndarray,
+    quality_var: float,
+) -> np.ndarray:
+    """Each video's posterior covariance of (own taste, quality), (n_videos, dim + 1, dim + 1),
+    by Laplace: the prior's precision plus its rows' ``curvature`` in m times the outer
+    product of d m / d (own taste, quality) = (the user's taste, 1)."""
+    design = np.column_stack([user_taste, np.ones(len(user_taste))])
+    dim = design.shape[1]
+    precision = np.zeros((n_videos, dim, dim))
+    np.add.at(
+        precision, position, curvature[:, None, None] * design[:, :, None] * design[:, None, :]
+    )
+    prior_precision = np.zeros((dim, dim))
+    prior_precision[:-1, :-1] = np.linalg.inv(cov)
+    prior_precision[-1, -1] = 1.0 / quality_var
+    return np.linalg.inv(precision + prior_precision)
+
+
 def structural_learner(
     raw_dir: str | Path,
     truth: pd.DataFrame,
@@ -223,69 +314,19 @@ def structural_learner(
     projected, cov = tag_taste(world)
     own = world.video_taste.astype(np.float64) - projected
     quality_var = float(np.var(world.video_quality))
-
-    def rows_of(raw_row: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """World positions of the rows' videos, users' taste, the utility without the video's
-        own taste and quality, and the duration (s)."""
-        u, v = _truth_rows(world, truth, raw_row)
-        user_taste = world.user_taste[u].astype(np.float64)
-        rest = (
-            truth["utility"].to_numpy()[raw_row]
-            - np.einsum("ij,ij->i", user_taste, own[v])
-            - world.video_quality[v]
-        )
-        return v, user_taste, rest, world.video_duration_ms[v] / 1000.0
-
-    v, user_taste, rest, duration = rows_of(np.asarray(train_rows))
-    videos, position = np.unique(v, return_inverse=True)
-    tensor = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
-    taste_t, rest_t, duration_t = tensor(user_taste), tensor(rest), tensor(duration)
-    c_t = tensor(truth["selectivity"].to_numpy()[np.asarray(train_rows)])
-    labels_t, position_t = tensor(train_labels), torch.as_tensor(position)
-    cov_inv = tensor(np.linalg.inv(cov))
-    taste_hat = torch.zeros((len(videos), own.shape[1]), dtype=torch.float64, requires_grad=True)
-    quality_hat = torch.zeros(len(videos), dtype=torch.float64, requires_grad=True)
-
-    def utility(taste: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
-        return rest_t + (taste_t * taste[position_t]).sum(dim=1) + quality[position_t]
-
-    optimizer = torch.optim.LBFGS(
-        [taste_hat, quality_hat], max_iter=500, history_size=20, line_search_fn="strong_wolfe"
+    train_rows = np.asarray(train_rows)
+    train = _rows_apart_from_videos(world, truth, own, train_rows)
+    c = truth["selectivity"].to_numpy()[train_rows]
+    videos, position, taste_np, quality_np, curvature = _map_video_latents(
+        cfg, train, c, train_labels, cov, quality_var
     )
+    posterior = _laplace_posterior(train[1], position, curvature, len(videos), cov, quality_var)
 
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        prior = 0.5 * ((taste_hat @ cov_inv) * taste_hat).sum()
-        prior = prior + 0.5 * (quality_hat**2).sum() / quality_var
-        loss = (
-            prior
-            - label_loglik(cfg, utility(taste_hat, quality_hat), c_t, duration_t, labels_t).sum()
-        )
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    # Laplace: the curvature of each row's log-likelihood in m (central differences), then
-    # each video's posterior covariance of (own taste, quality)
-    with torch.no_grad():
-        m, h = utility(taste_hat, quality_hat), 1e-3
-        ll = [label_loglik(cfg, m + d, c_t, duration_t, labels_t) for d in (-h, 0.0, h)]
-        curvature = np.clip(np.nan_to_num((-(ll[0] - 2 * ll[1] + ll[2]) / h**2).numpy()), 0, None)
-    design = np.column_stack([user_taste, np.ones(len(v))])  # d m / d (own taste, quality)
-    dim = design.shape[1]
-    precision = np.zeros((len(videos), dim, dim))
-    np.add.at(
-        precision, position, curvature[:, None, None] * design[:, :, None] * design[:, None, :]
+    v, user_taste, rest, duration = _rows_apart_from_videos(
+        world, truth, own, np.asarray(test_rows)
     )
-    prior_precision = np.zeros((dim, dim))
-    prior_precision[:-1, :-1] = np.linalg.inv(cov)
-    prior_precision[-1, -1] = 1.0 / quality_var
-    posterior = np.linalg.inv(precision + prior_precision)
-
-    v, user_taste, rest, duration = rows_of(np.asarray(test_rows))
     at = np.searchsorted(videos, v).clip(0, len(videos) - 1)
     warm = videos[at] == v
-    taste_np, quality_np = taste_hat.detach().numpy(), quality_hat.detach().numpy()
     fitted = np.einsum("ij,ij->i", user_taste, taste_np[at]) + quality_np[at]
     mean = rest + np.where(warm, fitted, world.video_quality[v])
     design = np.column_stack([user_taste, np.ones(len(v))])

@@ -22,16 +22,14 @@ from kuairec_utils.models.training import auc_by_head
 if TYPE_CHECKING:
     from kuairec_utils.simulate import SimConfig, World
 
-STUDY_AUC: dict[str, dict[str, float]] = {  # the study's test AUCs on real KuaiRec (DESIGN.md 1)
-    "logreg": {"complete": 0.8297, "long": 0.7718, "rewatch": 0.8315, "negative": 0.8617, "mean": 0.8237},
-    "edge_mlp": {"complete": 0.8485, "long": 0.8198, "rewatch": 0.8537, "negative": 0.8658, "mean": 0.8470},
-    "gnn_h64": {"complete": 0.8492, "long": 0.8213, "rewatch": 0.8566, "negative": 0.8657, "mean": 0.8482},
-    "gnn_h128": {"complete": 0.8446, "long": 0.8194, "rewatch": 0.8541, "negative": 0.8649, "mean": 0.8458},
-}  # fmt: skip
-
 
 def has_ground_truth(raw_dir: str | Path) -> bool:
     return (Path(raw_dir) / GROUND_TRUTH_SUBDIR / "truth.json").exists()
+
+
+def truth_meta(raw_dir: str | Path) -> dict[str, Any]:
+    """The simulator's truth.json: w_true, effect_true, its constants and seed."""
+    return json.loads((Path(raw_dir) / GROUND_TRUTH_SUBDIR / "truth.json").read_text())
 
 
 def load_truth(raw_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:

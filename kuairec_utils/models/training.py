@@ -235,7 +235,7 @@ def fit(
 def auc_record(
     model_name: str, test_auc: Mapping[str, float], val_auc: Mapping[str, float], **extra: Any
 ) -> dict[str, Any]:
-    """The metrics contract of DESIGN.md section 3 (``metrics/auc_<model>.json``)."""
+    """The metrics contract of docs/design.md section 2 (``metrics/auc_<model>.json``)."""
     keys = [*HEADS, "mean"]
     return {
         "model": model_name,

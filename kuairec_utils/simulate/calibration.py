@@ -2,7 +2,7 @@
 computed from a release (simulated or real), side by side.
 
 Sources: the KuaiRec paper and the dataset's own statistics notebook and README (big matrix);
-DESIGN.md section 8 lists them.
+docs/design.md section 8 lists them.
 """
 
 from __future__ import annotations

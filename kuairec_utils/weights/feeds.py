@@ -7,7 +7,7 @@ builds them from the study's tables:
 - ``session_feeds``: one row per session of 01_data's interactions, with its feed in order;
 - ``daily_show_matrix``: each day's ``show_cnt`` of every video (``item_daily_features``), the
   pool the candidates are drawn from;
-- ``candidate_table``: the observed feed plus N others per session (``weights.sample_candidates``);
+- ``candidate_table``: the observed feed plus N others per session (``sample_candidates``);
 - ``score_candidates``: the trained value model of 04 (``models.load_value_model``) scores every (user, candidate) at
   the session's start, once, from features computed as if the candidate had been shown first
   (``features.query_features``: the state before the session, position 0).
@@ -15,7 +15,11 @@ builds them from the study's tables:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +36,6 @@ from kuairec_utils.features import (
 from kuairec_utils.heads import HEADS
 from kuairec_utils.models.edges import Dataset
 from kuairec_utils.models.networks import ValueModel
-from kuairec_utils.weights.moments import sample_candidates
 
 SCORE_ROWS = 65536  # queries per forward pass of the GNN's edge MLP
 
@@ -289,3 +292,89 @@ def top_k_outcomes(
     rank = frame.groupby("user")["score"].rank(method="first", ascending=False)
     top = frame[rank <= k]
     return top.groupby("user")[["watch_ratio", *labels]].mean().mean().to_dict()
+
+
+def sample_candidates(
+    day_index: np.ndarray,
+    observed: Sequence[np.ndarray],
+    daily_shows: np.ndarray,
+    n_others: int,
+    seed: int = 0,
+    user: np.ndarray | None = None,
+) -> list[np.ndarray]:
+    """Each session's candidate set: its observed videos, then ``n_others`` other videos
+    available that day, drawn without replacement in proportion to that day's ``show_cnt``
+    (the way a platform plausibly builds its pool). Reproducible for a seed.
+
+    day_index: (S,) the session's day, a row of ``daily_shows``
+    observed: S arrays of video indices (the observed feed, in order)
+    daily_shows: (n_days, n_videos) show counts; zero where a video was not available
+    user: (S,) the sessions' users, given in time order within each user: then the others
+        exclude the videos a user was shown in an earlier session (a platform rarely shows a
+        video twice; the logs say how rarely)
+    """
+    if n_others < 0:
+        raise ValueError(f"n_others must be non-negative, got {n_others}")
+    rng = np.random.default_rng(seed)
+    seen: dict[int, np.ndarray] = {}
+    users = np.full(len(observed), -1) if user is None else np.asarray(user)
+    out = []
+    for day, feed, u in zip(np.asarray(day_index), observed, users, strict=True):
+        feed = np.asarray(feed, dtype=np.int64)
+        weights = daily_shows[day].astype(np.float64).copy()
+        weights[feed] = 0.0  # others are not already in the feed
+        if user is not None:
+            shown = seen.setdefault(int(u), np.zeros(daily_shows.shape[1], dtype=bool))
+            weights[shown] = 0.0
+            shown[feed] = True
+        available = int((weights > 0).sum())
+        take = min(n_others, available)
+        # Efraimidis-Spirakis: the largest log(u)/w keys are a weighted sample without replacement
+        keys = np.where(
+            weights > 0, np.log(rng.random(len(weights))) / np.maximum(weights, 1e-300), -np.inf
+        )
+        others = np.argpartition(-keys, take)[:take] if take else np.zeros(0, dtype=np.int64)
+        out.append(np.concatenate([feed, np.sort(others)]))
+    return out
+
+
+def position_features(
+    score_position: str, processed_dir: str | Path, feature_names: Sequence[str]
+) -> dict[str, float]:
+    """The features every candidate is scored with whatever slot it would land in:
+    ``"mean"``, the position feature at its training mean (a typical showing); ``"first"``,
+    none (the query features' position 0, the session's first slot)."""
+    if score_position == "first":
+        return {}
+    if "ctx_log_position" not in feature_names:
+        raise ValueError(f"{processed_dir} has no ctx_log_position feature to fix at its mean")
+    train_position = pd.read_parquet(
+        Path(processed_dir) / "train.parquet", columns=["ctx_log_position"]
+    )["ctx_log_position"].to_numpy(np.float32, copy=True)
+    return {"ctx_log_position": float(torch.from_numpy(train_position).mean())}
+
+
+def cached_candidate_probabilities(
+    cache: Path,
+    inputs: Sequence[Path],
+    settings: Sequence[Any],
+    session_ids: np.ndarray,
+    items: np.ndarray,
+    valid: np.ndarray,
+    score: Callable[[], np.ndarray],
+) -> tuple[np.ndarray, bool]:
+    """The candidates' head probabilities, read from ``cache`` when it was written for the
+    same ``inputs`` (files, by content) and ``settings``, else from ``score()`` and written
+    there (with the sessions, items and valid slots, which 06 reads). Returns them and whether
+    they were read."""
+    key = hashlib.sha256()
+    for path in inputs:
+        key.update(Path(path).read_bytes())
+    key.update(json.dumps(list(settings)).encode())
+    key = key.hexdigest()
+    cached = np.load(cache) if cache.exists() else None
+    if cached is not None and str(cached["key"]) == key and cached["items"].shape == items.shape:
+        return cached["probs"], True
+    probs = score()
+    np.savez(cache, key=key, session_id=session_ids, items=items, valid=valid, probs=probs)
+    return probs, False

@@ -94,6 +94,295 @@ def sessions_with_repeats(interactions: pd.DataFrame) -> pd.Series:
     return (by_time["session_id"] != first).groupby(by_time["session_id"]).any()
 
 
+@dataclass
+class _SessionLikelihood:
+    """The penalised case-control likelihood of the candidates of the sessions that have both
+    feed videos and others, in the parameters of ``selection_weights``: beta, and each session's
+    threshold ``tau`` and intercept ``alpha``, (S,) each."""
+
+    probs: np.ndarray  # (n, heads): the candidates' head probabilities
+    y: np.ndarray  # (n,) 1.0 for a feed video, 0.0 for the others
+    seg: np.ndarray  # (n,) the session of each candidate, 0..S-1
+    keep: np.ndarray  # (rows given,) bool: the candidates of the sessions kept
+    n_sessions: int
+    # (S, heads) the feed's mean probabilities: the threshold's prior centre is beta . p_bar_s
+    # (linear in beta, so the prior is a quadratic of (beta, tau_s) and the profiled likelihood
+    # is smooth)
+    p_bar: np.ndarray
+    sd_tau: float
+    sd_alpha: float
+    inner_iterations: int  # the most Fisher scoring steps of the sessions' (tau, alpha)
+
+    @classmethod
+    def from_rows(
+        cls,
+        probs: np.ndarray,
+        session: np.ndarray,
+        in_feed: np.ndarray,
+        cluster: np.ndarray | None,
+        prior_sd: tuple[float, float],
+        inner_iterations: int,
+    ) -> _SessionLikelihood:
+        """The candidate rows checked, less the sessions without both feed videos and others."""
+        probs = np.asarray(probs, dtype=np.float64)
+        in_feed = np.asarray(in_feed, dtype=bool)
+        session = np.asarray(session)
+        if probs.ndim != 2 or len(probs) != len(session) or len(in_feed) != len(session):
+            raise ValueError(
+                f"probs (n, heads), session (n,) and in_feed (n,) must have one length, got "
+                f"{probs.shape}, {session.shape} and {in_feed.shape}"
+            )
+        if cluster is not None and len(cluster) != len(session):
+            raise ValueError(f"cluster must have one entry per row, got {len(cluster)}")
+        _, session = np.unique(session, return_inverse=True)
+        n_feed = np.bincount(session, weights=in_feed)
+        n_all = np.bincount(session)
+        keep = ((n_feed > 0) & (n_feed < n_all))[session]
+        probs, y = probs[keep], in_feed[keep].astype(np.float64)
+        _, seg = np.unique(session[keep], return_inverse=True)
+        n_sessions = int(seg.max()) + 1 if len(seg) else 0
+        if n_sessions == 0:
+            raise ValueError("no session has both feed videos and other candidates")
+        if not np.isfinite(probs).all():
+            raise ValueError("probs has NaN or infinite values among the candidates")
+        p_bar = (
+            _group_sums(seg, y[:, None] * probs, n_sessions)
+            / np.bincount(seg, weights=y, minlength=n_sessions)[:, None]
+        )
+        sd_tau, sd_alpha = prior_sd
+        return cls(probs, y, seg, keep, n_sessions, p_bar, sd_tau, sd_alpha, inner_iterations)
+
+    def bsum(self, v: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Per session, the sum of ``v``: over all rows, or over ``rows`` (``v`` of theirs)."""
+        seg = self.seg if rows is None else self.seg[rows]
+        return np.bincount(seg, weights=v, minlength=self.n_sessions)
+
+    def bsum_heads(self, v: np.ndarray) -> np.ndarray:
+        """(S, heads): per session, the sum of ``v`` times the candidates' probabilities."""
+        return _group_sums(self.seg, v[:, None] * self.probs, self.n_sessions)
+
+    def session_scores(
+        self,
+        beta: np.ndarray,
+        tau: np.ndarray,
+        alpha: np.ndarray,
+        state: tuple,
+        rows: np.ndarray | None = None,
+    ) -> tuple:
+        """The residual, variance and Mills ratio of the ``rows`` (all when None), and each
+        session's penalised scores for (tau, alpha) summed over them, at the evaluation
+        ``state`` (of every row) of these parameters."""
+        z, log_cdf, eta = state if rows is None else (a[rows] for a in state)
+        pi = expit(eta)
+        r = (self.y if rows is None else self.y[rows]) - pi
+        v, mills = pi * (1.0 - pi), _mills_ratio(z, log_cdf)
+        g_tau = -self.bsum(r * mills, rows) - (tau - self.p_bar @ beta) / self.sd_tau**2
+        g_alpha = self.bsum(r, rows) - alpha / self.sd_alpha**2
+        return r, v, mills, g_tau, g_alpha
+
+    def evaluate(
+        self, beta: np.ndarray, tau: np.ndarray, alpha: np.ndarray, rows: np.ndarray | None = None
+    ) -> tuple:
+        """z, log Phi(z) and the logit of the ``rows`` (all when None), and every session's
+        penalised log-likelihood (its data part summed over those rows only)."""
+        p, s = (self.probs, self.seg) if rows is None else (self.probs[rows], self.seg[rows])
+        z = p @ beta - tau[s]
+        log_cdf = log_ndtr(z)
+        eta = log_cdf + alpha[s]
+        y = self.y if rows is None else self.y[rows]
+        ll = self.bsum(y * eta - np.logaddexp(0.0, eta), rows)
+        ll -= (
+            0.5 * ((tau - self.p_bar @ beta) / self.sd_tau) ** 2
+            + 0.5 * (alpha / self.sd_alpha) ** 2
+        )
+        return z, log_cdf, eta, ll
+
+    def fit_sessions(self, beta: np.ndarray, tau: np.ndarray, alpha: np.ndarray) -> tuple:
+        """Every session's (tau, alpha) at this beta, from the given values: Newton's method
+        per session (the observed information where it is positive definite, else the
+        expected one) with step halving, on the rows of the sessions still moving only.
+        Returns them, the evaluation there and the total."""
+        z, log_cdf, eta, ll = self.evaluate(beta, tau, alpha)
+        active = np.ones(self.n_sessions, dtype=bool)
+        for _ in range(self.inner_iterations):
+            rows = np.flatnonzero(active[self.seg])
+            d_t, d_a = self.session_steps(beta, tau, alpha, (z, log_cdf, eta), rows, active)
+            step, ll = self.halve_steps(
+                beta, tau, alpha, (d_t, d_a), active, rows, ll, (z, log_cdf, eta)
+            )
+            tau, alpha = tau + step * d_t, alpha + step * d_a
+            active &= np.maximum(np.abs(step * d_t), np.abs(step * d_a)) >= 1e-10
+            if not active.any():
+                break
+        return tau, alpha, (z, log_cdf, eta), float(ll.sum())
+
+    def session_steps(
+        self,
+        beta: np.ndarray,
+        tau: np.ndarray,
+        alpha: np.ndarray,
+        state: tuple,
+        rows: np.ndarray,
+        active: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The Newton steps of the ``active`` sessions' (tau, alpha), from the ``rows`` of these
+        sessions (0 for the other sessions): the observed information where it is positive
+        definite, else the expected one."""
+        r, v, mills, g_t, g_a = self.session_scores(beta, tau, alpha, state, rows)
+        h_ta = -self.bsum(v * mills, rows)
+        h_aa = self.bsum(v, rows) + 1.0 / self.sd_alpha**2
+        expected = self.bsum(v * mills**2, rows) + 1.0 / self.sd_tau**2
+        # -d g_tau / d tau
+        observed = expected + self.bsum(r * mills * (state[0][rows] + mills), rows)
+        h_tt = np.where((observed > 0) & (observed * h_aa > h_ta**2), observed, expected)
+        det = h_tt * h_aa - h_ta**2
+        d_t = np.where(active, (h_aa * g_t - h_ta * g_a) / det, 0.0)
+        d_a = np.where(active, (h_tt * g_a - h_ta * g_t) / det, 0.0)
+        return d_t, d_a
+
+    def halve_steps(
+        self,
+        beta: np.ndarray,
+        tau: np.ndarray,
+        alpha: np.ndarray,
+        steps: tuple[np.ndarray, np.ndarray],
+        active: np.ndarray,
+        rows: np.ndarray,
+        ll: np.ndarray,
+        state: tuple,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Step halving per session along the ``active`` sessions' ``steps`` of (tau, alpha)
+        (``rows``: the rows of those sessions): each trial evaluates only the rows of the
+        sessions whose step is still being halved (the sessions are independent given beta). Writes the evaluation at the steps taken
+        into ``state`` and returns each session's share of its step and its log-likelihood."""
+        z, log_cdf, eta = state
+        d_t, d_a = steps
+        step = active.astype(np.float64)
+        new_ll = ll.copy()
+        pending, trial_rows = active.copy(), rows
+        for halving in range(31):
+            if halving == 30:  # no ascent for these sessions along their step: they stay
+                step = np.where(pending, 0.0, step)
+            trial = self.evaluate(beta, tau + step * d_t, alpha + step * d_a, trial_rows)
+            worse = pending & (trial[3] < ll - 1e-12 * np.abs(ll)) & (halving < 30)
+            done = pending & ~worse
+            z[trial_rows], log_cdf[trial_rows], eta[trial_rows] = trial[:3]
+            new_ll = np.where(done, trial[3], new_ll)
+            if not worse.any():
+                break
+            pending = worse
+            step = np.where(worse, step / 2.0, step)
+            trial_rows = trial_rows[worse[self.seg[trial_rows]]]
+        return step, new_ll
+
+    def newton_system(
+        self, beta: np.ndarray, tau: np.ndarray, alpha: np.ndarray, state: tuple
+    ) -> dict:
+        """The sessions' scores and the arrow Hessian's blocks (prior included), reduced to
+        beta's Schur complement: the observed information where it is positive definite, else
+        the expected one."""
+        probs, p_bar, sd_tau = self.probs, self.p_bar, self.sd_tau
+        z = state[0]
+        r, v, mills, g_t, g_a = self.session_scores(beta, tau, alpha, state)
+        # beta's own score per session (the tau prior centre beta . p_bar_s is in it too)
+        g_beta = self.bsum_heads(r * mills) + ((tau - p_bar @ beta) / sd_tau**2)[:, None] * p_bar
+        for observed in (True, False):
+            # information weight on z: v m^2 (expected) plus r m (z + m) (observed: -r dm/dz)
+            w_zz = v * mills**2 + (r * mills * (z + mills) if observed else 0.0)
+            b_tau = -self.bsum_heads(w_zz) - p_bar / sd_tau**2  # (S, heads): beta-tau blocks
+            b_alpha = self.bsum_heads(v * mills)
+            c_tt = self.bsum(w_zz) + 1.0 / sd_tau**2
+            c_ta = -self.bsum(v * mills)
+            c_aa = self.bsum(v) + 1.0 / self.sd_alpha**2
+            det = c_tt * c_aa - c_ta**2
+            if not ((det > 0).all() and (c_tt > 0).all()):
+                continue
+            a_tt, a_ta, a_aa = c_aa / det, -c_ta / det, c_tt / det  # the 2x2 blocks' inverses
+            info = (probs * w_zz[:, None]).T @ probs + p_bar.T @ p_bar / sd_tau**2
+            schur = info - (
+                b_tau.T @ (b_tau * a_tt[:, None])
+                + b_tau.T @ (b_alpha * a_ta[:, None])
+                + b_alpha.T @ (b_tau * a_ta[:, None])
+                + b_alpha.T @ (b_alpha * a_aa[:, None])
+            )
+            if np.linalg.eigvalsh(schur).min() > 0:
+                break
+        # beta's efficient score per session: its score less the part tau_s and alpha_s take
+        efficient = (
+            g_beta
+            - b_tau * (a_tt * g_t + a_ta * g_a)[:, None]
+            - b_alpha * (a_ta * g_t + a_aa * g_a)[:, None]
+        )
+        return {"efficient": efficient, "schur": schur}
+
+
+def _start_beta(start: np.ndarray | None, n_heads: int) -> np.ndarray:
+    """The Newton start for beta: ``start``, checked, or the -negative direction at the
+    platform's usual noise (~0.1 of a score)."""
+    beta = np.asarray(start, dtype=np.float64).copy() if start is not None else None
+    if beta is None:
+        beta = np.array([0.0, 0.0, 0.0, -1.0])[:n_heads] * 10.0
+    if beta.shape != (n_heads,) or not np.isfinite(beta).all():
+        raise ValueError(f"start must be {n_heads} finite numbers, got {beta.tolist()}")
+    return beta
+
+
+def _profiled_newton(
+    likelihood: _SessionLikelihood, beta: np.ndarray, max_iterations: int, tol: float
+) -> tuple[np.ndarray, float, dict, bool, int]:
+    """Newton's method for beta on the profiled likelihood, from ``beta``: its gradient is the
+    sum of the efficient scores (the sessions' own scores vanish at their optimum), its
+    information the Schur complement of the arrow Hessian; a step is halved until the
+    likelihood does not fall; it stops when the predicted gain (half the Newton decrement) is
+    below ``tol`` times the likelihood. Returns beta, the log-likelihood, the Newton system
+    there, whether it converged and the iterations."""
+    start_tau = likelihood.p_bar @ beta
+    tau, alpha, state, ll = likelihood.fit_sessions(
+        beta, start_tau, np.zeros(likelihood.n_sessions)
+    )
+    system = likelihood.newton_system(beta, tau, alpha, state)
+    converged, iteration = False, 0
+    while iteration < max_iterations:
+        gradient = system["efficient"].sum(axis=0)
+        d_beta = np.linalg.solve(system["schur"], gradient)
+        if 0.5 * gradient @ d_beta < tol * abs(ll):
+            converged = True
+            break
+        iteration += 1
+        step = 1.0
+        for _halving in range(40):
+            trial = likelihood.fit_sessions(beta + step * d_beta, tau, alpha)
+            if trial[3] >= ll:
+                break
+            step /= 2.0
+        else:
+            break  # no ascent along the Newton step: not converged
+        beta = beta + step * d_beta
+        tau, alpha, state, ll = trial
+        system = likelihood.newton_system(beta, tau, alpha, state)
+    return beta, ll, system, converged, iteration
+
+
+def _clustered_covariance(
+    likelihood: _SessionLikelihood, system: dict, cluster: np.ndarray | None
+) -> np.ndarray:
+    """The covariance of beta: the sandwich of the profiled information and the clusters'
+    summed efficient scores (each session its own cluster when ``cluster`` is None)."""
+    per_session = system["efficient"]
+    n_sessions = likelihood.n_sessions
+    if cluster is None:
+        groups = np.arange(n_sessions)
+    else:
+        first = np.zeros(n_sessions, dtype=np.int64)
+        first[likelihood.seg] = np.flatnonzero(likelihood.keep)  # any row of the session
+        _, groups = np.unique(np.asarray(cluster)[first], return_inverse=True)
+    n_groups = int(groups.max()) + 1
+    summed = _group_sums(groups, per_session, n_groups)
+    bread = np.linalg.inv(system["schur"])
+    meat = summed.T @ summed * (n_groups / max(n_groups - 1, 1))
+    return bread @ meat @ bread
+
+
 def selection_weights(
     probs: np.ndarray,
     session: np.ndarray,
@@ -136,204 +425,19 @@ def selection_weights(
     (n,) a cluster id constant within a session, or None (sessions independent). Sessions
     without both feed videos and others are left out.
     """
-    probs = np.asarray(probs, dtype=np.float64)
-    in_feed = np.asarray(in_feed, dtype=bool)
-    session = np.asarray(session)
-    if probs.ndim != 2 or len(probs) != len(session) or len(in_feed) != len(session):
-        raise ValueError(
-            f"probs (n, heads), session (n,) and in_feed (n,) must have one length, got "
-            f"{probs.shape}, {session.shape} and {in_feed.shape}"
-        )
-    if cluster is not None and len(cluster) != len(session):
-        raise ValueError(f"cluster must have one entry per row, got {len(cluster)}")
-    _, session = np.unique(session, return_inverse=True)
-    n_feed = np.bincount(session, weights=in_feed)
-    n_all = np.bincount(session)
-    keep = ((n_feed > 0) & (n_feed < n_all))[session]
-    probs, y = probs[keep], in_feed[keep].astype(np.float64)
-    _, seg = np.unique(session[keep], return_inverse=True)
-    n_sessions = int(seg.max()) + 1 if len(seg) else 0
-    if n_sessions == 0:
-        raise ValueError("no session has both feed videos and other candidates")
-    if not np.isfinite(probs).all():
-        raise ValueError("probs has NaN or infinite values among the candidates")
-    n_heads = probs.shape[1]
-    sd_tau, sd_alpha = prior_sd
-
-    def bsum(v: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """Per session, the sum of ``v``: over all rows, or over ``rows`` (``v`` of theirs)."""
-        return np.bincount(seg if rows is None else seg[rows], weights=v, minlength=n_sessions)
-
-    def bsum_heads(v: np.ndarray) -> np.ndarray:  # (S, heads): per session, the sum of v * p
-        return _group_sums(seg, v[:, None] * probs, n_sessions)
-
-    # the threshold's prior centre: the feed's mean score, beta . p_bar_s (linear in beta, so
-    # the prior is a quadratic of (beta, tau_s) and the profiled likelihood is smooth)
-    p_bar = bsum_heads(y) / bsum(y)[:, None]
-
-    def session_scores(
-        beta: np.ndarray,
-        tau: np.ndarray,
-        alpha: np.ndarray,
-        state: tuple,
-        rows: np.ndarray | None = None,
-    ):
-        """The residual, variance and Mills ratio of the ``rows`` (all when None), and each
-        session's penalised scores for (tau, alpha) summed over them, at the evaluation
-        ``state`` (of every row) of these parameters."""
-        z, log_cdf, eta = state if rows is None else (a[rows] for a in state)
-        pi = expit(eta)
-        r = (y if rows is None else y[rows]) - pi
-        v, mills = pi * (1.0 - pi), _mills_ratio(z, log_cdf)
-        g_tau = -bsum(r * mills, rows) - (tau - p_bar @ beta) / sd_tau**2
-        g_alpha = bsum(r, rows) - alpha / sd_alpha**2
-        return r, v, mills, g_tau, g_alpha
-
-    def evaluate(
-        beta: np.ndarray, tau: np.ndarray, alpha: np.ndarray, rows: np.ndarray | None = None
-    ) -> tuple:
-        """z, log Phi(z) and the logit of the ``rows`` (all when None), and every session's
-        penalised log-likelihood (its data part summed over those rows only)."""
-        p, s = (probs, seg) if rows is None else (probs[rows], seg[rows])
-        z = p @ beta - tau[s]
-        log_cdf = log_ndtr(z)
-        eta = log_cdf + alpha[s]
-        ll = bsum((y if rows is None else y[rows]) * eta - np.logaddexp(0.0, eta), rows)
-        ll -= 0.5 * ((tau - p_bar @ beta) / sd_tau) ** 2 + 0.5 * (alpha / sd_alpha) ** 2
-        return z, log_cdf, eta, ll
-
-    def fit_sessions(beta: np.ndarray, tau: np.ndarray, alpha: np.ndarray) -> tuple:
-        """Every session's (tau, alpha) at this beta, from the given values: Newton's method
-        per session (the observed information where it is positive definite, else the
-        expected one) with step halving, on the rows of the sessions still moving only.
-        Returns them, the evaluation there and the total."""
-        z, log_cdf, eta, ll = evaluate(beta, tau, alpha)
-        active = np.ones(n_sessions, dtype=bool)
-        for _ in range(inner_iterations):
-            rows = np.flatnonzero(active[seg])
-            r, v, mills, g_t, g_a = session_scores(beta, tau, alpha, (z, log_cdf, eta), rows)
-            h_ta = -bsum(v * mills, rows)
-            h_aa = bsum(v, rows) + 1.0 / sd_alpha**2
-            expected = bsum(v * mills**2, rows) + 1.0 / sd_tau**2
-            observed = expected + bsum(r * mills * (z[rows] + mills), rows)  # -d g_tau / d tau
-            h_tt = np.where((observed > 0) & (observed * h_aa > h_ta**2), observed, expected)
-            det = h_tt * h_aa - h_ta**2
-            d_t = np.where(active, (h_aa * g_t - h_ta * g_a) / det, 0.0)
-            d_a = np.where(active, (h_tt * g_a - h_ta * g_t) / det, 0.0)
-            # step halving per session: each trial evaluates only the rows of the sessions
-            # whose step is still being halved (the sessions are independent given beta)
-            step = active.astype(np.float64)
-            new_ll = ll.copy()
-            pending, trial_rows = active.copy(), rows
-            for halving in range(31):
-                if halving == 30:  # no ascent for these sessions along their step: they stay
-                    step = np.where(pending, 0.0, step)
-                trial = evaluate(beta, tau + step * d_t, alpha + step * d_a, trial_rows)
-                worse = pending & (trial[3] < ll - 1e-12 * np.abs(ll)) & (halving < 30)
-                done = pending & ~worse
-                z[trial_rows], log_cdf[trial_rows], eta[trial_rows] = trial[:3]
-                new_ll = np.where(done, trial[3], new_ll)
-                if not worse.any():
-                    break
-                pending = worse
-                step = np.where(worse, step / 2.0, step)
-                trial_rows = trial_rows[worse[seg[trial_rows]]]
-            tau, alpha = tau + step * d_t, alpha + step * d_a
-            ll = new_ll
-            active &= np.maximum(np.abs(step * d_t), np.abs(step * d_a)) >= 1e-10
-            if not active.any():
-                break
-        return tau, alpha, (z, log_cdf, eta), float(ll.sum())
-
-    def newton_system(beta: np.ndarray, tau: np.ndarray, alpha: np.ndarray, state: tuple) -> dict:
-        """The sessions' scores and the arrow Hessian's blocks (prior included), reduced to
-        beta's Schur complement: the observed information where it is positive definite, else
-        the expected one."""
-        z = state[0]
-        r, v, mills, g_t, g_a = session_scores(beta, tau, alpha, state)
-        # beta's own score per session (the tau prior centre beta . p_bar_s is in it too)
-        g_beta = bsum_heads(r * mills) + ((tau - p_bar @ beta) / sd_tau**2)[:, None] * p_bar
-        for observed in (True, False):
-            # information weight on z: v m^2 (expected) plus r m (z + m) (observed: -r dm/dz)
-            w_zz = v * mills**2 + (r * mills * (z + mills) if observed else 0.0)
-            b_tau = -bsum_heads(w_zz) - p_bar / sd_tau**2  # (S, heads): beta-tau blocks
-            b_alpha = bsum_heads(v * mills)
-            c_tt = bsum(w_zz) + 1.0 / sd_tau**2
-            c_ta = -bsum(v * mills)
-            c_aa = bsum(v) + 1.0 / sd_alpha**2
-            det = c_tt * c_aa - c_ta**2
-            if not ((det > 0).all() and (c_tt > 0).all()):
-                continue
-            a_tt, a_ta, a_aa = c_aa / det, -c_ta / det, c_tt / det  # the 2x2 blocks' inverses
-            info = (probs * w_zz[:, None]).T @ probs + p_bar.T @ p_bar / sd_tau**2
-            schur = info - (
-                b_tau.T @ (b_tau * a_tt[:, None])
-                + b_tau.T @ (b_alpha * a_ta[:, None])
-                + b_alpha.T @ (b_tau * a_ta[:, None])
-                + b_alpha.T @ (b_alpha * a_aa[:, None])
-            )
-            if np.linalg.eigvalsh(schur).min() > 0:
-                break
-        # beta's efficient score per session: its score less the part tau_s and alpha_s take
-        efficient = (
-            g_beta
-            - b_tau * (a_tt * g_t + a_ta * g_a)[:, None]
-            - b_alpha * (a_ta * g_t + a_aa * g_a)[:, None]
-        )
-        return {"efficient": efficient, "schur": schur}
-
-    beta = np.asarray(start, dtype=np.float64).copy() if start is not None else None
-    if beta is None:  # the -negative direction at the platform's usual noise (~0.1 of a score)
-        beta = np.array([0.0, 0.0, 0.0, -1.0])[:n_heads] * 10.0
-    if beta.shape != (n_heads,) or not np.isfinite(beta).all():
-        raise ValueError(f"start must be {n_heads} finite numbers, got {beta.tolist()}")
-    tau, alpha, state, ll = fit_sessions(beta, p_bar @ beta, np.zeros(n_sessions))
-    system = newton_system(beta, tau, alpha, state)
-    converged, iteration = False, 0
-    while iteration < max_iterations:
-        # Newton on the profiled likelihood: its gradient is the sum of the efficient scores
-        # (the sessions' own scores vanish at their optimum), its information the Schur
-        # complement of the arrow Hessian; stop when the predicted gain (half the Newton
-        # decrement) is below tol times the likelihood
-        gradient = system["efficient"].sum(axis=0)
-        d_beta = np.linalg.solve(system["schur"], gradient)
-        if 0.5 * gradient @ d_beta < tol * abs(ll):
-            converged = True
-            break
-        iteration += 1
-        step = 1.0
-        for _halving in range(40):
-            trial = fit_sessions(beta + step * d_beta, tau, alpha)
-            if trial[3] >= ll:
-                break
-            step /= 2.0
-        else:
-            break  # no ascent along the Newton step: not converged
-        beta = beta + step * d_beta
-        tau, alpha, state, ll = trial
-        system = newton_system(beta, tau, alpha, state)
-
-    # the covariance: the sandwich of the profiled information and the clusters' summed
-    # efficient scores
-    per_session = system["efficient"]
-    if cluster is None:
-        groups = np.arange(n_sessions)
-    else:
-        first = np.zeros(n_sessions, dtype=np.int64)
-        first[seg] = np.flatnonzero(keep)  # any row of the session: its cluster
-        _, groups = np.unique(np.asarray(cluster)[first], return_inverse=True)
-    n_groups = int(groups.max()) + 1
-    summed = _group_sums(groups, per_session, n_groups)
-    bread = np.linalg.inv(system["schur"])
-    meat = summed.T @ summed * (n_groups / max(n_groups - 1, 1))
-    cov_beta = bread @ meat @ bread
+    likelihood = _SessionLikelihood.from_rows(
+        probs, session, in_feed, cluster, prior_sd, inner_iterations
+    )
+    beta = _start_beta(start, likelihood.probs.shape[1])
+    beta, ll, system, converged, iteration = _profiled_newton(likelihood, beta, max_iterations, tol)
+    cov_beta = _clustered_covariance(likelihood, system, cluster)
     w, w_se = _w_and_se(beta, cov_beta)
     return SelectionEstimate(
         w=w,
         noise_sd=1.0 / float(np.abs(beta).sum()),
         beta=beta,
-        log_likelihood=ll / n_sessions,
-        n_sessions=n_sessions,
+        log_likelihood=ll / likelihood.n_sessions,
+        n_sessions=likelihood.n_sessions,
         converged=converged,
         iterations=iteration,
         cov_beta=cov_beta,

@@ -1,0 +1,107 @@
+"""Run a numbered notebook as a pipeline stage, its parameters taken whole from params.yaml.
+
+``python -m kuairec_utils.stage NOTEBOOK [SECTION ...] [-p NAME VALUE ...] [--out PATH]``
+
+checks the whole params.yaml first (as ``python -m kuairec_utils.params``: a bad value stops here,
+named, before anything is read or written), then runs the notebook ``notebooks/<NOTEBOOK>.ipynb`` with papermill
+on the project's kernel into ``reports/notebooks/<NOTEBOOK>.ipynb`` (or ``--out``). Each SECTION's
+values are handed over whole: every key of the section (or a top-level value such as ``seed``)
+that the notebook's ``parameters`` cell names becomes that parameter; ``-p`` sets one parameter
+(after the sections; DVC interpolates ``${...}`` in dvc.yaml first). The notebook's paths keep
+their defaults (from the project root). DVC tracks the same sections under the stage's
+``params``, so a change of any value re-runs exactly the stages that read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from kuairec_utils.config import PARAMS_FILE, PROJ_ROOT, load_params
+
+KERNEL = "kuairec"
+
+
+def notebook_parameters(path: str | Path) -> dict[str, Any]:
+    """The names and default values of a notebook's ``parameters`` cell (flat literals)."""
+    nb = json.loads(Path(path).read_text())
+    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise ValueError(f"{path}: expected one cell tagged 'parameters', found {len(cells)}")
+    values = {}
+    for node in ast.parse("".join(cells[0]["source"])).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            values[node.targets[0].id] = ast.literal_eval(node.value)
+    return values
+
+
+def parse_value(text: str) -> Any:
+    """A ``-p`` value read as params.yaml reads its values (YAML 1.2: ``128`` an int, ``yes``
+    the text "yes")."""
+    return YAML(typ="safe", pure=True).load(StringIO(text))
+
+
+def stage_parameters(
+    declared: Mapping[str, Any],
+    params: Mapping[str, Any],
+    sections: Sequence[str],
+    overrides: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The parameters papermill hands the notebook: the named sections' values that the notebook
+    declares, then ``overrides``. A section params.yaml lacks, or an override the notebook does
+    not declare, is an error."""
+    out: dict[str, Any] = {}
+    for name in sections:
+        if name not in params:
+            raise ValueError(f"params.yaml has no section {name!r}")
+        section = params[name]
+        if isinstance(section, Mapping):
+            out |= {key: value for key, value in section.items() if key in declared}
+        elif name in declared:
+            out[name] = section
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise ValueError(f"the notebook has no parameter(s) {unknown}")
+    return out | dict(overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebook", help="the notebook's name, e.g. 04_gnn")
+    parser.add_argument("sections", nargs="*", help="params.yaml sections handed over whole")
+    parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    parser.add_argument("--out", help="the executed copy (default reports/notebooks/NAME.ipynb)")
+    args = parser.parse_args(argv)
+    from kuairec_utils import params as checks
+
+    if checks.main([str(PARAMS_FILE)]) != 0:
+        return 2
+    source = PROJ_ROOT / "notebooks" / f"{args.notebook}.ipynb"
+    out = Path(args.out) if args.out else PROJ_ROOT / "reports/notebooks" / source.name
+    try:
+        parameters = stage_parameters(
+            notebook_parameters(source),
+            load_params(),
+            args.sections,
+            {name: parse_value(value) for name, value in args.p},
+        )
+    except (ValueError, OSError) as e:
+        print(f"{source.name}: error: {e}", file=sys.stderr)
+        return 2
+    import papermill as pm
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(str(source), str(out), parameters=parameters, kernel_name=KERNEL)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

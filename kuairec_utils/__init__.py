@@ -1,11 +1,19 @@
-"""Shared code of the KuaiRec multi-head value model study.
+"""Shared code of the KuaiRec multi-head value model study (docs/design.md).
 
-One module per concern, named in the study's words:
+One folder per step of the study, in the order the pipeline runs them; a lower step never
+imports a higher one:
 
-- ``config``   -- where things live (one place that knows paths) and ``params.yaml``
-- ``kuairec``  -- the validated reader of the seven KuaiRec 2.0 files
-- ``acquire``  -- download + verify the real archive, or point at an unpacked copy
-- ``simulate`` -- the simulated KuaiRec platform (the embedded default data set)
+- ``config``, ``heads``, ``metrics``, ``params``, ``study`` -- paths, the four heads, the metrics
+  writer, the checks of params.yaml, the study's published figures
+- ``data``      -- the validated reader of the KuaiRec 2.0 files, sessions, the interaction table
+- ``simulate``  -- the simulated KuaiRec platform (the default data set) and its calibration
+- ``acquire``   -- picks the simulator or the download of the real archive
+- ``features``  -- user, item, context and leak-free history features
+- ``models``    -- the value models behind one interface, their registry and training
+- ``weights``   -- feeds and candidates, the head-weight estimators and their registry
+- ``causal``    -- residuals, selectivity, the regressions
+- ``evaluation``-- the oracle and every step against the simulator's truth
+- ``report``, ``stage`` -- the results page; running a notebook as a pipeline stage
 """
 
 import os

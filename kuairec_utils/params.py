@@ -37,8 +37,10 @@ SECTIONS = (
 # keeps the two equal)
 SCHEDULES = ("cosine", "constant")
 
-# the graph value models of kuairec_utils.models.GRAPH_MODELS (not imported, as above)
+# the graph value models of kuairec_utils.models.VALUE_MODELS that gnn.arch may name, and the
+# head-weight estimators of kuairec_utils.weights.estimators.ESTIMATORS (not imported, as above)
 GRAPH_MODELS = ("gcn",)
+ESTIMATORS = ("plain", "rank_logit", "selection")
 
 # kuairec_utils.weights.selection.JACKKNIFE_MIN_FEED (not imported: checking the parameters needs no
 # scipy; a test keeps the two equal)
@@ -133,7 +135,7 @@ def check_head_weights(section: Mapping[str, Any]) -> None:
 
 def check_causal(section: Mapping[str, Any]) -> None:
     """The values of 06_causal (the params section, or the notebook's parameters)."""
-    _choice(section, "causal", "estimator", ("plain", "rank_logit", "selection"))
+    _choice(section, "causal", "estimator", ESTIMATORS)
     _choice(section, "causal", "center_index", ("yes", "no"))
     _choice(section, "causal", "quality_offset", ("watch", "none"))
     _in_range(section, "causal", "prior_sd", lambda v: v > 0, "must be a positive number")

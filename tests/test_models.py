@@ -194,9 +194,11 @@ def test_params_check_the_schedules_of_the_models_module() -> None:
     from kuairec_utils import params
 
     assert params.SCHEDULES == models.SCHEDULES
-    from kuairec_utils.models import GRAPH_MODELS, VALUE_MODELS
+    from kuairec_utils.models import VALUE_MODELS
+    from kuairec_utils.weights.estimators import ESTIMATORS
 
-    assert params.GRAPH_MODELS == GRAPH_MODELS and set(GRAPH_MODELS) <= set(VALUE_MODELS)
+    assert set(params.GRAPH_MODELS) <= set(VALUE_MODELS)
+    assert params.ESTIMATORS == tuple(ESTIMATORS)
 
 
 def test_fit_sets_the_scheduled_rate_before_every_step(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -79,9 +79,6 @@ VALUE_MODELS: dict[str, Callable[..., ValueModel]] = {
 }
 
 
-GRAPH_MODELS = ("gcn",)  # the architectures with node representations (04 trains these)
-
-
 def build_value_model(arch: str, data: Dataset, **settings: Any) -> ValueModel:
     """A fresh (randomly initialised: seed torch first) value model of architecture ``arch``."""
     if arch not in VALUE_MODELS:

@@ -61,8 +61,9 @@ print(json.dumps({
 def cached_inputs(scale: float, seed: int) -> tuple[Path, Path]:
     """The simulated release and interaction table of a scale, made on first use."""
     # keyed by the simulator's code and parameters too, so a changed simulator is re-run
+    code = sorted((REPO / "kuairec_utils" / "simulate").glob("*.py"))
     key = hashlib.md5(
-        (REPO / "kuairec_utils" / "simulate.py").read_bytes() + (REPO / "params.yaml").read_bytes()
+        b"".join(p.read_bytes() for p in code) + (REPO / "params.yaml").read_bytes()
     ).hexdigest()[:8]
     folder = OUT / f"sim_scale{scale:g}_seed{seed}_{key}"
     raw, interactions = folder / "raw", folder / "interactions.parquet"

@@ -11,6 +11,16 @@ from kuairec_utils.simulate import SimConfig, simulate
 
 TINY_SCALE = 0.01  # 72 users, ~1,070 videos, ~120k big-matrix rows: seconds to simulate
 TINY_SEED = 7
+# the tiny platform keeps a catalogue in proportion to its users (10,728 * scale**0.5 videos),
+# so that its 72 users see each video often enough for the value models and 06's watch-depth
+# step to learn; the default data keep KuaiRec's whole catalogue (video_scale_exponent 0)
+TINY_VIDEO_SCALE_EXPONENT = 0.5
+
+
+def tiny_params(params: dict) -> dict:
+    """params.yaml's values with the tiny platform's catalogue."""
+    exponent = TINY_VIDEO_SCALE_EXPONENT
+    return {**params, "simulate": {**params["simulate"], "video_scale_exponent": exponent}}
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +32,7 @@ def project_params() -> dict:
 def tiny_sim(tmp_path_factory: pytest.TempPathFactory, project_params: dict) -> Path:
     """Root of a tiny simulated release: ``KuaiRec 2.0/data/`` and ``ground_truth/``."""
     out = tmp_path_factory.mktemp("tiny") / "raw"
-    cfg = SimConfig.from_params(project_params, scale=TINY_SCALE)
+    cfg = SimConfig.from_params(tiny_params(project_params), scale=TINY_SCALE)
     simulate(out, cfg, TINY_SEED, progress=False)
     return out
 

@@ -41,11 +41,13 @@ def test_00_simulator_notebook(tiny_sim: Path, tmp_path: Path) -> None:
         metrics_dir=str(tmp_path / "metrics"),
         figures_dir=str(tmp_path / "figures"),
     )
-    table = json.loads((tmp_path / "metrics" / "details" / "calibration.json").read_text())
-    assert table["exact duplicate share"]["data"] == pytest.approx(0.0773, abs=0.002)
+    tables = json.loads((tmp_path / "metrics" / "details" / "calibration.json").read_text())
+    assert tables["big_matrix"]["exact duplicate share"]["data"] == pytest.approx(0.0773, abs=0.002)
+    assert "watch_ratio share < 0.2" in tables["small_matrix"]
     summary = json.loads((tmp_path / "metrics" / "calibration.json").read_text())
-    assert summary["statistics"] == len(table)
-    assert summary["within_tolerance"] == sum(row["within"] for row in table.values())
+    for matrix, table in tables.items():
+        assert summary[matrix]["statistics"] == len(table)
+        assert summary[matrix]["within_tolerance"] == sum(row["within"] for row in table.values())
     assert (tmp_path / "figures" / "00_calibration.png").stat().st_size > 10_000
     printed = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
     assert "w_true" in printed and "effect_true" in printed  # the ground-truth section ran

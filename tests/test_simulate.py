@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TINY_SCALE, TINY_SEED
+from conftest import TINY_SCALE, TINY_SEED, TINY_VIDEO_SCALE_EXPONENT, tiny_params
 
 from kuairec_utils.config import KUAIREC_SIDE_DIR, kuairec_data_dir
 from kuairec_utils.data.kuairec import COLUMNS, TABLES, read_table, validate_release
@@ -158,19 +158,31 @@ def test_truth_json_records_the_truth_and_every_constant(
     assert meta["effect_true"] == project_params["simulate"]["effect_true"]
     assert meta["seed"] == TINY_SEED
     for name, value in project_params["simulate"].items():
-        expected = TINY_SCALE if name == "scale" else value
+        expected = {"scale": TINY_SCALE, "video_scale_exponent": TINY_VIDEO_SCALE_EXPONENT}.get(
+            name, value
+        )
         assert meta["constants"][name] == expected, name
 
 
-def test_calibrated_to_the_published_statistics(tmp_path: Path, project_params: dict) -> None:
-    """At the default scale (the tolerances are stated for it), every statistic is within
-    tolerance. Engagement depends on scale through how much of the catalogue users exhaust, so
-    this is checked on the default data set itself, not on a tiny one."""
+@pytest.mark.parametrize("scale", [0.05, 0.12])
+def test_the_big_matrix_is_calibrated_at_every_scale(
+    scale: float, tmp_path: Path, project_params: dict
+) -> None:
+    """Every published watch-ratio marginal of the big matrix within its tolerance at scales
+    0.05 and 0.12 (benchmarks/bench_simulate.py prints the table at 1.0): users keep KuaiRec's
+    whole catalogue at every scale, so what share of it they exhaust does not move with the
+    scale. At the default scale every other statistic holds too; at 0.05 the per-user activity
+    quartiles rest on only 359 users."""
     out = tmp_path / "raw"
-    cfg = SimConfig.from_params(project_params)
+    cfg = SimConfig.from_params(project_params, scale=scale)
     simulate(out, cfg, project_params["seed"], progress=False)
     table = calibration_table(read_table(kuairec_data_dir(out), "big_matrix"))
-    assert table["within"].all(), table.loc[~table["within"]]
+    checked = (
+        table
+        if scale == project_params["simulate"]["scale"]
+        else table.filter(like="watch_ratio", axis=0)
+    )
+    assert len(checked) >= 9 and checked["within"].all(), checked.loc[~checked["within"]]
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -184,7 +196,7 @@ def _digest(root: Path) -> dict[str, str]:
 def test_same_seed_same_bytes_other_seed_other_data(
     tiny_sim: Path, tmp_path: Path, project_params: dict
 ) -> None:
-    cfg = SimConfig.from_params(project_params, scale=TINY_SCALE)
+    cfg = SimConfig.from_params(tiny_params(project_params), scale=TINY_SCALE)
     again = tmp_path / "again"
     simulate(again, cfg, TINY_SEED, progress=False)
     assert _digest(again) == _digest(tiny_sim)

@@ -25,7 +25,8 @@ Where each part lives:
   of the real release;
 - ``world``: the users and videos with their latent parameters (World, build_world);
 - ``platform``: the schedule of sessions, the heads' true probabilities and the outcomes, the
-  platform's ranking and its sessions (run_platform), the fully observed small matrix;
+  platform's ranking and its sessions (run_platform);
+- ``small_matrix``: the fully observed small matrix, shown inside the users' own sessions;
 - ``release``: the side tables, the files in their real formats, and simulate(), which writes a
   release and its ground truth;
 - ``calibration``: the published statistics the simulator is calibrated to.
@@ -59,7 +60,6 @@ from kuairec_utils.simulate.platform import (
     ranking_score,
     run_platform,
     schedule_sessions,
-    simulate_small_matrix,
     static_utility,
 )
 from kuairec_utils.simulate.release import (
@@ -68,6 +68,7 @@ from kuairec_utils.simulate.release import (
     simulate_item_daily_features,
     simulate_social_network,
 )
+from kuairec_utils.simulate.small_matrix import simulate_small_matrix
 from kuairec_utils.simulate.world import World, build_world
 
 __all__ = [

@@ -2,6 +2,8 @@
 computed from a release (simulated or real), side by side.
 
 Sources: the KuaiRec paper and the dataset's own statistics notebook and README (big matrix);
+for the small matrix, the statistics notebook's description of its watch ratios up to 5 and the
+public figures of all its rows (mean, median, the shares at or above 1 and below 0.2).
 docs/design.md section 8 lists them.
 """
 
@@ -38,25 +40,48 @@ PUBLISHED: dict[str, tuple[float, float]] = {
 }
 
 
-def release_statistics(big_matrix: pd.DataFrame) -> dict[str, float]:
-    """The published statistics, computed from a big_matrix frame (duplicates included, as in
-    the published figures)."""
-    wr = big_matrix["watch_ratio"].to_numpy(np.float64)
+# the small matrix: statistic -> (published value, relative tolerance, as the big matrix's)
+PUBLISHED_SMALL: dict[str, tuple[float, float]] = {
+    "watch_ratio mean": (0.92, 0.10),
+    "watch_ratio median": (0.78, 0.08),
+    "watch_ratio share >= 1": (0.33, 0.08),
+    "watch_ratio share < 0.2": (0.11, 0.15),
+    "watch_ratio <= 5: mean": (0.8554, 0.08),
+    "watch_ratio <= 5: std": (0.5952, 0.10),
+    "watch_ratio <= 5: q25": (0.4658, 0.30),
+    "watch_ratio <= 5: q50": (0.7662, 0.08),
+    "watch_ratio <= 5: q75": (1.1141, 0.08),
+}
+
+
+def watch_ratio_statistics(watch_ratio: np.ndarray) -> dict[str, float]:
+    """The watch-ratio marginals of a matrix: mean, median, shares, and the description of the
+    rows up to 5 that KuaiRec's statistics notebook gives."""
+    wr = np.asarray(watch_ratio, dtype=np.float64)
     w5 = wr[wr <= 5]
-    dur_s = big_matrix["video_duration"].to_numpy(np.float64) / 1000.0
-    per_user = big_matrix.groupby("user_id", observed=True).size()
-    per_day = big_matrix.groupby(["user_id", "date"], observed=True).size()
     q = np.quantile
     return {
         "watch_ratio mean": wr.mean(),
         "watch_ratio median": float(np.median(wr)),
         "watch_ratio share >= 1": (wr >= 1).mean(),
         "watch_ratio share >= 0.8": (wr >= 0.8).mean(),
+        "watch_ratio share < 0.2": (wr < 0.2).mean(),
         "watch_ratio <= 5: mean": w5.mean(),
         "watch_ratio <= 5: std": w5.std(ddof=1),
         "watch_ratio <= 5: q25": q(w5, 0.25),
         "watch_ratio <= 5: q50": q(w5, 0.5),
         "watch_ratio <= 5: q75": q(w5, 0.75),
+    }
+
+
+def release_statistics(big_matrix: pd.DataFrame) -> dict[str, float]:
+    """The published statistics, computed from a big_matrix frame (duplicates included, as in
+    the published figures)."""
+    dur_s = big_matrix["video_duration"].to_numpy(np.float64) / 1000.0
+    per_user = big_matrix.groupby("user_id", observed=True).size()
+    per_day = big_matrix.groupby(["user_id", "date"], observed=True).size()
+    q = np.quantile
+    return watch_ratio_statistics(big_matrix["watch_ratio"]) | {
         "video_duration mean (s)": dur_s.mean(),
         "video_duration q25 (s)": q(dur_s, 0.25),
         "video_duration q50 (s)": q(dur_s, 0.5),
@@ -75,11 +100,21 @@ def release_statistics(big_matrix: pd.DataFrame) -> dict[str, float]:
 
 
 def calibration_table(big_matrix: pd.DataFrame) -> pd.DataFrame:
-    """Each statistic of the data beside the published figure, the relative gap and whether it
-    is within the stated tolerance."""
-    stats = release_statistics(big_matrix)
+    """Each statistic of the big matrix beside the published figure, the relative gap and
+    whether it is within the stated tolerance."""
+    return _table(release_statistics(big_matrix), PUBLISHED)
+
+
+def small_calibration_table(small_matrix: pd.DataFrame) -> pd.DataFrame:
+    """The same for the small matrix's watch ratios."""
+    return _table(watch_ratio_statistics(small_matrix["watch_ratio"]), PUBLISHED_SMALL)
+
+
+def _table(
+    stats: dict[str, float], published_values: dict[str, tuple[float, float]]
+) -> pd.DataFrame:
     rows = []
-    for name, (published, tol) in PUBLISHED.items():
+    for name, (published, tol) in published_values.items():
         value = float(stats[name])
         gap = value / published - 1.0
         rows.append(

@@ -126,7 +126,6 @@ class SimConfig:
     duplicate_share: float
     small_users: int
     small_videos: int
-    small_max_position: int
     small_missing_time_share: float
     social_rows: int
     daily_shows_median: float

@@ -8,7 +8,8 @@ the users do with it.
 - the platform itself: sessions run in rounds, each drawing a popularity-weighted pool, ranking
   it by ``w_true . p`` plus noise and showing the top K_s, while the users' habits, the videos
   they have seen and the previous session's residual carry from round to round;
-- the fully observed small matrix.
+- a log of the sessions of tracked users, with the state each started in (the small matrix's
+  showings are inserted into them: ``small_matrix``).
 """
 
 from __future__ import annotations
@@ -289,29 +290,62 @@ class _Feed:
     local_s: np.ndarray  # seconds since start_date 00:00 Beijing time
 
 
+@dataclass
+class SessionLog:
+    """The sessions of the tracked users, in simulation order, with the state each started in."""
+
+    user: np.ndarray  # user position
+    start: np.ndarray  # seconds since start_date 00:00 Beijing time
+    end: np.ndarray  # when its last video ended
+    length: np.ndarray  # K_s
+    selectivity: np.ndarray  # c_s
+    habit: np.ndarray  # (n, n_categories): the user's habit when the session started
+
+
 def run_platform(
     cfg: SimConfig,
     world: World,
     schedule: Schedule,
     rng: np.random.Generator,
     progress: bool = True,
-) -> dict[str, np.ndarray]:
+    track: np.ndarray | None = None,
+) -> tuple[dict[str, np.ndarray], SessionLog | None]:
     """Simulate every session's pool, feed and outcomes; return one array per column, one row
-    per interaction, in simulation order."""
+    per interaction, in simulation order, and (with ``track``, a mask over the users) the log of
+    the tracked users' sessions. Tracking draws no random number: the rows are the same."""
     pools = _daily_pools(world, cfg.n_days)
     memory = _Memory.empty(world)
     out: dict[str, list[np.ndarray]] = {}
+    logged: dict[str, list[np.ndarray]] = {}
     n_rounds = int(schedule.rank.max()) + 1 if len(schedule.rank) else 0
     session_counter = 0
     for k in tqdm(range(n_rounds), desc="simulating sessions", disable=not progress):
         sessions = _start_round(cfg, world, schedule, memory, rng, k)
         if sessions is None:
             continue
+        tracked = np.flatnonzero(track[sessions.user]) if track is not None else np.zeros(0, int)
+        habit = memory.habit[sessions.user[tracked]]  # before the session changes it
         cols = _run_round(cfg, world, pools, memory, sessions, session_counter, rng)
         session_counter += len(sessions.user)
         for name, value in cols.items():
             out.setdefault(name, []).append(value)
-    return {name: np.concatenate(parts) for name, parts in out.items()}
+        users = sessions.user[tracked]
+        for name, value in (
+            ("user", users),
+            ("start", sessions.start[tracked]),
+            ("end", memory.last_end[users]),
+            ("length", sessions.length[tracked]),
+            ("selectivity", sessions.selectivity[tracked]),
+            ("habit", habit),
+        ):
+            logged.setdefault(name, []).append(value)
+    rows = {name: np.concatenate(parts) for name, parts in out.items()}
+    log = (
+        SessionLog(**{n: np.concatenate(v) for n, v in logged.items()})
+        if track is not None
+        else None
+    )
+    return rows, log
 
 
 def _start_round(
@@ -506,42 +540,3 @@ def _learn_habits(
         rate - memory.baseline
     )
     memory.seen[user, video] = True
-
-
-# --------------------------------------------------------------------------------------------
-# The fully observed small matrix
-
-
-def simulate_small_matrix(
-    cfg: SimConfig, world: World, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
-    """Every small-matrix user is shown every small-matrix video once, at random times."""
-    n_su = min(len(world.user_id), max(2, round(cfg.small_users * cfg.scale)))
-    n_sv = min(
-        len(world.video_id),
-        max(5, round(cfg.small_videos * cfg.scale**cfg.video_scale_exponent)),
-    )
-    users = np.sort(rng.choice(len(world.user_id), size=n_su, replace=False))
-    # videos available during the whole window, the earliest uploads first if too few
-    by_upload = np.argsort(world.video_upload_day + rng.random(len(world.video_id)), kind="stable")
-    videos = np.sort(by_upload[:n_sv])
-    uu, vv = np.repeat(users, n_sv), np.tile(videos, n_su)
-    n = len(uu)
-    local_s = rng.integers(0, cfg.n_days, size=n) * DAY_S + _session_hours(cfg, rng, n) * 3600.0
-    position = rng.integers(0, cfg.small_max_position, size=n)
-    utility = static_utility(cfg, world, uu, vv) - cfg.fatigue_per_log_position * np.log1p(position)
-    selectivity = world.user_selectivity[uu] + cfg.selectivity_session_sd * rng.normal(size=n)
-    dur = world.video_duration_ms[vv]
-    p, p_skip, mu = head_probabilities(cfg, utility, selectivity, dur)
-    play_ms = draw_outcomes(cfg, rng, p_skip, mu, dur)
-    order = np.lexsort((local_s, uu))
-    return {
-        "user": uu[order],
-        "video": vv[order],
-        "local_ms": np.round(local_s[order] * 1000).astype(np.int64),
-        "play_duration": play_ms[order],
-        "p": p[order],
-        "utility": utility[order],
-        "selectivity": selectivity[order],
-        "missing_time": rng.random(n) < cfg.small_missing_time_share,
-    }

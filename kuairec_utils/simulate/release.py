@@ -35,8 +35,8 @@ from kuairec_utils.simulate.platform import (
     head_probabilities,
     run_platform,
     schedule_sessions,
-    simulate_small_matrix,
 )
+from kuairec_utils.simulate.small_matrix import simulate_small_matrix, small_matrix_users
 from kuairec_utils.simulate.world import World, build_world
 
 # --------------------------------------------------------------------------------------------
@@ -124,7 +124,11 @@ def _viewing_counts(
         "long_time_play_user_num": valid_users,
         "short_time_play_cnt": (short := b(play, p[:, 3])),
         "short_time_play_user_num": b(short, 0.76),
-        "play_progress": np.clip(p[:, 0] + 0.45 + 0.03 * rng.normal(size=len(vi)), 0, 1),
+        # six decimals: the progress goes through numpy's log, whose last bit differs between
+        # CPUs (AVX-512 or not); the file must not
+        "play_progress": np.round(
+            np.clip(p[:, 0] + 0.45 + 0.03 * rng.normal(size=len(vi)), 0, 1), 6
+        ),
         "comment_stay_duration": np.round(play * 650 * rng.lognormal(0, 0.5, len(vi))).astype(
             np.int64
         ),
@@ -424,7 +428,10 @@ def _simulate_tables(cfg: SimConfig, seed: int, side_dir: Path, progress: bool) 
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
     world = build_world(cfg, streams[0], side_dir)
     schedule = schedule_sessions(cfg, world, streams[1])
-    rows = run_platform(cfg, world, schedule, streams[2], progress=progress)
+    small_users = small_matrix_users(cfg, world, schedule, streams[4])
+    track = np.zeros(len(world.user_id), dtype=bool)
+    track[small_users] = True
+    rows, log = run_platform(cfg, world, schedule, streams[2], progress=progress, track=track)
     order = np.lexsort((rows["local_ms"], world.user_id[rows["user"]]))
     dup_order, is_copy = _add_duplicates(len(order), cfg.duplicate_share, streams[3])
     return _Simulated(
@@ -432,7 +439,7 @@ def _simulate_tables(cfg: SimConfig, seed: int, side_dir: Path, progress: bool) 
         n_sessions=int(rows["session"].max() + 1),
         big={k: v[order][dup_order] for k, v in rows.items()},
         is_copy=is_copy,
-        small=simulate_small_matrix(cfg, world, streams[4]),
+        small=simulate_small_matrix(cfg, world, small_users, log, streams[4]),
         daily=simulate_item_daily_features(cfg, world, streams[5], side_dir),
         social=simulate_social_network(cfg, world, streams[6]),
     )

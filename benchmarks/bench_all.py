@@ -15,7 +15,7 @@
     .venv/bin/python benchmarks/bench_all.py [--keep DIR] [--skip-scale-1] [--skip-gnn]
 
 Everything runs on this machine, one step after the other (about 32 minutes on 2 cores).
-Targets (issue 8): the default pipeline within 5 minutes; the study at scale 1.0 within 30
+Targets: the default pipeline within 5 minutes; the study at scale 1.0 within 30
 minutes and 16 GB.
 """
 

@@ -9,7 +9,7 @@ memory is the feature step's own::
     .venv/bin/python benchmarks/bench_features.py                 # scales 0.12 and 1.0
     .venv/bin/python benchmarks/bench_features.py --scales 0.05
 
-Target (issue 02_features): features for the full 12.5M rows (scale 1.0) within 10 minutes,
+Target: features for the full 12.5M rows (scale 1.0) within 10 minutes,
 well within 16 GB. Simulating scale 1.0 the first time takes about 3 minutes and 7 GB.
 """
 

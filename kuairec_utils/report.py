@@ -316,12 +316,13 @@ def headline_rows(metrics: Path) -> list[list[object]]:
     rows: list[list[object]] = []
     if gnns and "edge_mlp" in aucs:
         best = gnns[0]
-        study = STUDY_AUC.get(best, STUDY_AUC["gnn_h64"])
+        studied = [m for m in STUDY_AUC if m.startswith("gnn_h")]
+        study = max(studied, key=lambda m: STUDY_AUC[m]["mean"])  # the poster's best GNN
         truth = aucs.get("oracle") or {}
         rows.append(
             [
                 "the GNN beats the edge MLP (mean test AUC)",
-                f"{best} {study['mean']:.4f} vs {STUDY_AUC['edge_mlp']['mean']:.4f}",
+                f"{study} {STUDY_AUC[study]['mean']:.4f} vs {STUDY_AUC['edge_mlp']['mean']:.4f}",
                 f"{best} {aucs[best]['mean']:.4f} vs {aucs['edge_mlp']['mean']:.4f}",
                 f"oracle {truth['mean']:.4f}" if truth else "",
             ]

@@ -11,7 +11,10 @@ interaction, ``node_embeddings()`` the final user and video representations. Tra
 - ``edge_mlp``: the study's 3-layer edge MLP (hidden 128, ReLU) on the feature vector;
 - ``gcn``: the study's GCN: learnable user and video embeddings of size H, three layers
   ``h(l+1) = ReLU(A_hat h(l) W(l))`` with ``A_hat = D^-1/2 (A + I) D^-1/2`` over the user-video
-  graph of *training* interactions, then the edge MLP on ``[h_user, h_video, edge features]``.
+  graph of *training* interactions, then the edge MLP on ``[h_user, h_video, edge features]``;
+- ``taste``: nodes started from the users' features and the videos' tags, LightGCN propagation
+  that keeps layer 0, and a per-head bilinear taste term beside the edge MLP (``taste``). It needs
+  the dataset's ``nodes`` (``edges.node_inputs``) to be built afresh; loaded, its buffers hold them.
 
 Adding a value model is a ``ValueModel`` subclass and one entry here; ``save_value_model`` and
 ``load_value_model`` carry its name and settings beside its weights, so 05 and 06 rebuild it.
@@ -29,14 +32,15 @@ import torch
 from kuairec_utils.models.edges import Dataset
 from kuairec_utils.models.gcn import GCNValueModel, normalized_adjacency
 from kuairec_utils.models.networks import EdgeMLP, LogisticRegression, ValueModel
+from kuairec_utils.models.taste import TasteValueModel
 
 MODEL_CONFIG = "config.json"  # the architecture's name and settings, beside model.pt
 
 
-def training_adjacency(data: Dataset) -> torch.Tensor:
+def training_adjacency(data: Dataset, self_loops: bool = True) -> torch.Tensor:
     """The normalised adjacency of the training interactions' user-video graph."""
     train = data.splits["train"]
-    return normalized_adjacency(train.user, train.item, data.n_users, data.n_items)
+    return normalized_adjacency(train.user, train.item, data.n_users, data.n_items, self_loops)
 
 
 def _logreg(data: Dataset) -> ValueModel:
@@ -72,10 +76,47 @@ def _gcn(
     )
 
 
+def _taste(
+    data: Dataset,
+    n_user_features: int,
+    n_tags: int,
+    hidden: int = 64,
+    mlp_hidden: int = 128,
+    n_layers: int = 2,
+    dropout: float = 0.0,
+    user_features: bool = True,
+    free_user_embedding: bool = True,
+    free_item_embedding: bool = False,
+    interaction: bool = True,
+) -> ValueModel:
+    if data.nodes is not None:  # built afresh: the nodes' inputs themselves
+        user_x, item_tags = data.nodes.user_x, data.nodes.item_tags
+        if user_x.shape != (data.n_users, n_user_features) or item_tags.shape[1] != n_tags:
+            raise ValueError("the dataset's node inputs do not have the settings' shapes")
+    else:  # to be loaded: placeholders the saved buffers fill
+        user_x = torch.zeros(data.n_users, n_user_features)
+        item_tags = torch.zeros(data.n_items, n_tags)
+    return TasteValueModel(
+        user_x,
+        item_tags,
+        len(data.feature_names),
+        training_adjacency(data, self_loops=False),
+        hidden=hidden,
+        mlp_hidden=mlp_hidden,
+        n_layers=n_layers,
+        dropout=dropout,
+        user_features=user_features,
+        free_user_embedding=free_user_embedding,
+        free_item_embedding=free_item_embedding,
+        interaction=interaction,
+    )
+
+
 VALUE_MODELS: dict[str, Callable[..., ValueModel]] = {
     "logreg": _logreg,
     "edge_mlp": _edge_mlp,
     "gcn": _gcn,
+    "taste": _taste,
 }
 
 

@@ -39,6 +39,16 @@ class EdgeSet:
 
 
 @dataclass
+class NodeInputs:
+    """What each node is before any interaction: a user's side features (02's user columns,
+    (n_users, F)) and a video's category tags, every tag kept ((n_items, n_tags), each row the
+    mean of its tags' indicators)."""
+
+    user_x: torch.Tensor
+    item_tags: torch.Tensor
+
+
+@dataclass
 class Dataset:
     """The three splits over one node numbering (users and items seen in any split)."""
 
@@ -46,6 +56,7 @@ class Dataset:
     feature_names: list[str]
     user_ids: np.ndarray  # node index -> user_id
     item_ids: np.ndarray  # node index -> video_id
+    nodes: NodeInputs | None = None  # what a feature-based graph model starts its nodes from
 
     @property
     def n_users(self) -> int:
@@ -82,3 +93,28 @@ def load_processed(processed_dir: str | Path, features: bool = True) -> Dataset:
             raw_row=frame["raw_row"].to_numpy(),
         )
     return Dataset(splits, names, user_ids, item_ids)
+
+
+def node_inputs(processed_dir: str | Path, raw_dir: str | Path, data: Dataset) -> NodeInputs:
+    """The users' side features (02's ``user`` columns, one row per user node: a user's columns
+    are the same on all their rows) and the videos' category tags from the release's
+    ``item_categories.csv``, every tag kept (a video with no known tag: zeros)."""
+    from kuairec_utils.config import kuairec_data_dir
+    from kuairec_utils.data.kuairec import read_table
+
+    processed_dir = Path(processed_dir)
+    manifest = json.loads((processed_dir / "features.json").read_text())
+    names = [f["name"] for f in manifest["features"] if f["group"] == "user"]
+    frames = [
+        pd.read_parquet(processed_dir / f"{s}.parquet", columns=["user_id", *names]) for s in SPLITS
+    ]
+    first = pd.concat(frames).drop_duplicates("user_id").set_index("user_id")
+    user_x = first.loc[data.user_ids, names].to_numpy(np.float32, copy=True)
+    categories = read_table(kuairec_data_dir(raw_dir), "item_categories").set_index("video_id")
+    tags = categories["feat"].reindex(data.item_ids)
+    n_tags = 1 + max((max(t) for t in categories["feat"] if len(t)), default=0)
+    item_tags = np.zeros((len(data.item_ids), n_tags), dtype=np.float32)
+    for row, video_tags in enumerate(tags):
+        if isinstance(video_tags, list | tuple) and len(video_tags):
+            item_tags[row, list(video_tags)] = 1.0 / len(video_tags)
+    return NodeInputs(torch.from_numpy(user_x), torch.from_numpy(item_tags))

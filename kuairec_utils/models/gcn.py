@@ -15,16 +15,17 @@ from kuairec_utils.models.networks import ValueModel, edge_mlp
 
 
 def normalized_adjacency(
-    user: torch.Tensor, item: torch.Tensor, n_users: int, n_items: int
+    user: torch.Tensor, item: torch.Tensor, n_users: int, n_items: int, self_loops: bool = True
 ) -> torch.Tensor:
     """``D^-1/2 (A + I) D^-1/2`` of the bipartite user-item graph, as a sparse CSR matrix.
 
     Nodes are the users (0..n_users-1) then the items; an edge joins a user and an item that
-    interacted at least once (repeats count once); the self-loops are the ``+ I``.
+    interacted at least once (repeats count once); the self-loops are the ``+ I``
+    (``self_loops=False``: ``D^-1/2 A D^-1/2``, LightGCN's, with no row for an isolated node).
     """
     n = n_users + n_items
     pairs = torch.unique(torch.stack([user, item + n_users]), dim=1)
-    loops = torch.arange(n, device=user.device)
+    loops = torch.arange(n if self_loops else 0, device=user.device)
     rows = torch.cat([pairs[0], pairs[1], loops])
     cols = torch.cat([pairs[1], pairs[0], loops])
     degree = torch.bincount(rows, minlength=n).to(torch.float32)

@@ -36,6 +36,11 @@ class ValueModel(nn.Module):
     def node_embeddings(self) -> tuple[np.ndarray, np.ndarray]:
         raise TypeError(f"{type(self).__name__} has no node representations")
 
+    def parameter_groups(self, weight_decay: float) -> list[dict]:
+        """The optimizer's parameter groups: by default every parameter with the same weight
+        decay; a model with free embeddings may exempt them."""
+        return [{"params": list(self.parameters()), "weight_decay": weight_decay}]
+
 
 class LogisticRegression(ValueModel):
     """Four logits, linear in the interaction's features."""

@@ -185,7 +185,7 @@ def fit(
     train = data.splits["train"].to(device)
     val = data.splits["val"]
     generator = torch.Generator().manual_seed(cfg.seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.Adam(model.parameter_groups(cfg.weight_decay), lr=cfg.lr)
     loss_fn = nn.BCEWithLogitsLoss(reduction="none")
     history: list[dict[str, float]] = []
     best = (-np.inf, 0, copy.deepcopy(model.state_dict()), {})

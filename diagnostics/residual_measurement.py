@@ -173,16 +173,17 @@ def measurements(
     sigma: float | None = None,
     draws: int = 4,
     seed: int = 0,
+    model: str = "gnn_h64",
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """The table of the module docstring (one row per measurement of the residual) and the R^2
     of each simulation's fit."""
     interactions = pd.read_parquet(interim_dir / "interactions.parquet")
     sessions = session_feeds(interactions)
-    frame = pd.read_parquet(models_dir / "causal" / "sessions.parquet")
+    frame = pd.read_parquet(models_dir / "causal" / model / "sessions.parquet")
     if not np.array_equal(frame["session_id"], sessions["session_id"]):
-        raise ValueError("models/causal/sessions.parquet is not of these interactions: rerun 06")
-    cache = np.load(models_dir / "head_weights" / "candidates.npz")
-    record = json.loads((metrics_dir / "details" / "causal.json").read_text())
+        raise ValueError(f"models/causal/{model}/sessions.parquet is not of these interactions")
+    cache = np.load(models_dir / "head_weights" / model / "candidates.npz")
+    record = json.loads((metrics_dir / "details" / f"causal_{model}.json").read_text())
     w = np.array([record["w"][h] for h in HEADS])  # the w* 06 scored the feeds with
     truth_dir = raw_dir / GROUND_TRUTH_SUBDIR
     if sigma is None:
@@ -216,8 +217,9 @@ def measurements(
         "projection on the feed's statistics (fitted on the truth)": "projected",
         f"simulation-calibrated (noise sd {sigma:g}, GNN scores as the platform's)": "simulated",
     }
-    weights = json.loads((metrics_dir / "weights.json").read_text())["estimators"]
-    details = json.loads((metrics_dir / "details" / "weights.json").read_text())["estimators"]
+    weights = json.loads((metrics_dir / f"weights_{model}.json").read_text())["estimators"]
+    details = json.loads((metrics_dir / "details" / f"weights_{model}.json").read_text())
+    details = details["estimators"]
     if "w" in weights.get("selection", {}):
         w_sel = np.array([weights["selection"]["w"][h] for h in HEADS])
         sigma_sel = float(details["selection"]["noise_sd"])
@@ -262,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", type=Path, default=resolve("metrics"))
     parser.add_argument("--sigma", type=float, default=None, help="default: the simulator's")
     parser.add_argument("--draws", type=int, default=4, help="simulated feeds per session")
+    parser.add_argument("--model", default="gnn_h64", help="the value model 05 and 06 ran on")
     args = parser.parse_args(argv)
     if not has_ground_truth(args.raw):
         print(f"{args.raw} holds no ground truth: this diagnostic exists on simulated data only")
@@ -269,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.sigma is not None and not args.sigma > 0:
         parser.error(f"--sigma must be positive, got {args.sigma}")
     table, r2 = measurements(
-        args.interim, args.raw, args.models, args.metrics, args.sigma, args.draws
+        args.interim, args.raw, args.models, args.metrics, args.sigma, args.draws, 0, args.model
     )
     for name, value in r2.items():
         print(

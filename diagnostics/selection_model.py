@@ -206,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw", default="data/raw")
     parser.add_argument("--models", default="models")
     parser.add_argument("--metrics", default="metrics")
+    parser.add_argument("--model", default="gnn_h64", help="the value model 05 ran on")
     args = parser.parse_args(argv)
     every = args.every if args.every is not None else (20 if args.resimulate else 8)
     if every < 1:
@@ -218,12 +219,12 @@ def main(argv: list[str] | None = None) -> int:
 
     interactions = pd.read_parquet(interim / "interactions.parquet")
     sessions = session_feeds(interactions)
-    cache = np.load(models / "head_weights" / "candidates.npz")
+    cache = np.load(models / "head_weights" / args.model / "candidates.npz")
     if not np.array_equal(cache["session_id"], sessions["session_id"]):
         raise ValueError(
-            "models/head_weights/candidates.npz is not of these interactions: rerun 05"
+            f"models/head_weights/{args.model}/candidates.npz is not of these interactions"
         )
-    record = json.loads((metrics / "weights.json").read_text())
+    record = json.loads((metrics / f"weights_{args.model}.json").read_text())
     item_ids = np.load(models / record["model"] / "embeddings.npz")["video_id"]
     w_true = record.get("w_true")
     w_true = None if w_true is None else np.array([w_true[h] for h in HEADS])
@@ -289,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     lengths = "" if args.k_range == (1, 10**9) else f" with {lo}..{hi} videos"
     print(f"\nthe selection model on every {every}-th of {which}{lengths}:")
     print(pd.DataFrame(lines).to_string(index=False))
-    print("\n05 on all sessions (metrics/weights.json):")
+    print(f"\n05 on all sessions (metrics/weights_{args.model}.json):")
     for name, estimate in record["estimators"].items():
         if "w" in estimate:
             print(f"  {name} {np.round([estimate['w'][h] for h in HEADS], 4)}", end="")

@@ -28,6 +28,9 @@ SECTIONS = (
     "features",
     "baselines",
     "gnn",
+    "taste",
+    "ablation",
+    "value_model",
     "head_weights",
     "causal",
 )
@@ -100,6 +103,34 @@ def _check_training(section: Mapping[str, Any], where: str) -> None:
     _in_range(section, where, "lr", lambda v: v > 0, "must be a positive number")
     _in_range(section, where, "weight_decay", lambda v: v >= 0, "must be a non-negative number")
     _choice(section, where, "schedule", SCHEDULES)
+
+
+TASTE_SWITCHES = (
+    "user_features",
+    "free_user_embedding",
+    "item_features",
+    "free_item_embedding",
+    "interaction",
+)
+
+
+def check_taste(section: Mapping[str, Any]) -> None:
+    """The values of 04_taste (the params section, or the notebook's parameters)."""
+    _int_at_least(section, "taste", "hidden", 1)
+    _int_at_least(section, "taste", "n_layers", 0)
+    for name in TASTE_SWITCHES:
+        if not isinstance(section.get(name), bool):
+            raise ParamError(f"params taste.{name} = {section.get(name)!r}: must be true or false")
+    for side, features, free in [
+        ("users", "user_features", "free_user_embedding"),
+        ("videos", "item_features", "free_item_embedding"),
+    ]:
+        if not (section[features] or section[free]):
+            raise ParamError(
+                f"params taste.{features} and taste.{free} are both false: the {side} need one"
+            )
+    _choice(section, "taste", "tag_encoding", ("every", "pooled"))
+    _check_training(section, "taste")
 
 
 def check_head_weights(section: Mapping[str, Any]) -> None:
@@ -206,22 +237,42 @@ def check_params(params: Mapping[str, Any]) -> None:
             raise ParamError(f"params gnn.sizes = {sizes!r}: {size!r} is not a positive integer")
     if len(set(sizes)) != len(sizes):
         raise ParamError(f"params gnn.sizes = {sizes!r}: a size is listed twice")
-    _known(
-        gnn, "gnn", training | {"sizes", "hidden", "arch", "n_layers", "layer_mix", "edge_input"}
-    )
+    _known(gnn, "gnn", training | {"sizes", "arch", "n_layers", "layer_mix", "edge_input"})
     _choice(gnn, "gnn", "arch", GRAPH_MODELS)
-    _int_at_least(gnn, "gnn", "hidden", 1)
-    if gnn["hidden"] not in sizes:
-        raise ParamError(
-            f"params gnn.hidden = {gnn['hidden']!r}: must be one of the trained gnn.sizes {sizes}"
-        )
     _int_at_least(gnn, "gnn", "n_layers", 1)
     _choice(gnn, "gnn", "layer_mix", ("last", "mean"))
     _choice(gnn, "gnn", "edge_input", ("concat", "product"))
     _check_training(gnn, "gnn")
 
+    taste = _section(params, "taste")
+    _known(taste, "taste", training | {"hidden", "n_layers", "tag_encoding", *TASTE_SWITCHES})
+    check_taste(taste)
+    ablation = _section(params, "ablation")
+    _known(ablation, "ablation", {"n_seeds"})
+    _int_at_least(ablation, "ablation", "n_seeds", 1)
+    check_value_model(_section(params, "value_model"), sizes, taste["hidden"])
+
     check_head_weights(_section(params, "head_weights"))
     check_causal(_section(params, "causal"))
+
+
+def check_value_model(section: Mapping[str, Any], gnn_sizes: list[int], taste_hidden: int) -> None:
+    """``value_model.downstream`` names trained value models, each once; ``headline`` is
+    ``best`` or one of them."""
+    _known(section, "value_model", {"downstream", "headline"})
+    trained = [f"gnn_h{h}" for h in gnn_sizes] + [f"taste_h{taste_hidden}"]
+    downstream = section.get("downstream")
+    if (
+        not isinstance(downstream, list)
+        or not downstream
+        or len(set(downstream)) != len(downstream)
+        or not set(downstream) <= set(trained)
+    ):
+        raise ParamError(
+            f"params value_model.downstream = {downstream!r}: must list trained models, each "
+            f"once, of {trained}"
+        )
+    _choice(section, "value_model", "headline", ("best", *downstream))
 
 
 def check_pipeline(params: Mapping[str, Any], dvc_yaml: str | Path) -> None:

@@ -23,28 +23,7 @@ from typing import Any
 from kuairec_utils.heads import HEADS
 from kuairec_utils.study import STUDY_AUC, STUDY_W
 
-NOTEBOOKS = (
-    "00_simulator",
-    "01_data",
-    "02_features",
-    "03_baselines",
-    "04_gnn_h64",
-    "04_gnn_h128",
-    "04_gnn_vs_oracle",
-    "05_head_weights",
-    "06_causal",
-)
-FIGURES = (
-    "00_calibration.png",
-    "01_daily_volume.png",
-    "02_features.png",
-    "04_roc.png",
-    "04_calibration.png",
-    "06_causal.png",
-)
-
-
-README_FIGURES = ("06_causal.png",)  # shown in the README (every figure: docs/results.md)
+README_FIGURE = "06_causal_{model}.png"  # the headline model's, shown in the README
 README_START = "<!-- results: written by the report stage (python -m kuairec_utils.report) -->"
 README_END = "<!-- /results -->"
 
@@ -101,10 +80,14 @@ def auc_section(metrics: Path) -> list[str]:
 
 
 def _collapse_lines(metrics: Path) -> list[str]:
-    """One line per GNN on what its final representations carry (04_gnn's last section)."""
+    """One line per graph model on what its final representations carry (04's last sections):
+    effective rank, the first direction's share, and (simulated data) the taste probe's R^2."""
     lines = []
-    for path in sorted(metrics.glob("details/gnn_*.json")):
-        summary = (_read(path) or {}).get("representation", {})
+    for path in sorted(
+        [*metrics.glob("details/gnn_*.json"), *metrics.glob("details/taste_*.json")]
+    ):
+        record = _read(path) or {}
+        summary = record.get("representation", {})
         parts = []
         for key, label in (("users", "users"), ("warm_items", "videos of the training graph")):
             s = summary.get(key, {})
@@ -115,10 +98,48 @@ def _collapse_lines(metrics: Path) -> list[str]:
             if "corr_log_degree" in s:
                 text += f", |corr| {s['corr_log_degree']:.2f} with the log degree"
             parts.append(text + ")")
+        probe = record.get("taste_probe_r2")
+        if probe:
+            parts.append(
+                "R^2 of a linear probe of the true taste: "
+                + ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in probe.items())
+            )
         if parts:
             name = path.stem
             lines.append(f"{name}'s final representations, effective rank: {'; '.join(parts)}.")
     return [*lines, ""] if lines else []
+
+
+def ablation_section(metrics: Path) -> list[str]:
+    """04's ablation of the taste model: each variant's mean AUCs over seeds and the paired
+    difference from the edge MLP trained the same way."""
+    record = _read(metrics / "ablation.json")
+    if record is None:
+        return []
+    scores = [
+        ("val", "val"),
+        ("test", "test"),
+        ("test_warm", "test, warm"),
+        ("test_cold", "test, cold"),
+    ]
+    rows = []
+    for name, variant in record["variants"].items():
+        row: list[object] = [name]
+        for key, _ in scores:
+            diff = variant[f"{key}_vs_edge_mlp"]
+            spread = "" if diff["sd"] is None else f" ± {diff['sd']:.4f}"
+            row.append(f"{variant[key]['mean']:.4f} ({diff['mean']:+.4f}{spread})")
+        rows.append(row)
+    seeds = record["seeds"]
+    return [
+        "## What each part of the taste model buys",
+        "",
+        f"Mean AUC over the four heads, mean over {len(seeds)} seed(s); in brackets the paired "
+        "difference from the edge MLP trained the same way on the same seed (± its sd over seeds).",
+        "",
+        *_table(["variant", *(label for _, label in scores)], rows),
+        "",
+    ]
 
 
 def _pair_of(metrics: Path, name: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
@@ -204,11 +225,11 @@ def _truth_lines(record: dict[str, Any], details: dict[str, Any]) -> list[str]:
     return lines
 
 
-def weights_section(metrics: Path) -> list[str]:
-    record, details = _pair_of(metrics, "weights.json")
+def weights_section(metrics: Path, model: str) -> list[str]:
+    record, details = _pair_of(metrics, f"weights_{model}.json")
     if record is None:
         return []
-    lines = ["## Head weights", "", *weights_table(record), ""]
+    lines = [f"## Head weights (value model {model})", "", *weights_table(record), ""]
     plain = details.get("estimators", {}).get("plain", {})
     text = f"{record['n_sessions']:,} sessions"
     if "objective" in plain:
@@ -282,11 +303,14 @@ def _truth_effect_lines(details: dict[str, Any]) -> list[str]:
     return lines
 
 
-def causal_section(metrics: Path) -> list[str]:
-    record, details = _pair_of(metrics, "causal.json")
+def causal_section(metrics: Path, model: str) -> list[str]:
+    record, details = _pair_of(metrics, f"causal_{model}.json")
     if record is None:
         return []
-    lines = ["## Does a worse feed raise the next session's selectivity?", ""]
+    lines = [
+        f"## Does a worse feed raise the next session's selectivity? (value model {model})",
+        "",
+    ]
     lines += _table(
         ["treatment", "effect", "se", "95% CI (bootstrap)"], causal_rows(record, details)
     )
@@ -308,9 +332,86 @@ def _vector(w: dict[str, float]) -> str:
     return "(" + ", ".join(f"{w[h]:.2f}" for h in HEADS) + ")"
 
 
-def headline_rows(metrics: Path) -> list[list[object]]:
-    """The study's three claims: what the poster found on real KuaiRec, what this repository
-    finds on its data, and (simulated data) the truth."""
+def downstream_models(metrics: Path) -> list[str]:
+    """The value models 05 ran on (``weights_<model>.json``), by name."""
+    return sorted(p.stem.removeprefix("weights_") for p in metrics.glob("weights_*.json"))
+
+
+def headline_model(metrics: Path, choice: str = "best") -> str | None:
+    """The value model whose head weights and causal estimates lead: ``choice``, or with
+    ``best`` the one of ``downstream_models`` with the highest validation mean AUC."""
+    models = downstream_models(metrics)
+    if choice != "best":
+        if choice not in models:
+            raise ValueError(f"headline model {choice!r}: 05 ran on {models}")
+        return choice
+    val = {m: (_read(metrics / f"auc_{m}.json") or {}).get("val_auc", {}) for m in models}
+    return max(models, key=lambda m: val[m].get("mean", float("-inf")), default=None)
+
+
+def _covered(estimate: dict[str, Any], w_true: dict[str, float]) -> str:
+    ci = estimate.get("ci95") or {}
+    if not ci:
+        return ""
+    return f"{sum(ci[h][0] <= w_true[h] <= ci[h][1] for h in HEADS)} of 4"
+
+
+def downstream_section(metrics: Path) -> list[str]:
+    """05 and 06 on each value model side by side: the selection estimator's w, its error and
+    interval coverage, the measured residual's within-user correlation with the true one, and
+    the causal estimates."""
+    rows = []
+    for model in downstream_models(metrics):
+        weights, causal = (
+            _read(metrics / f"weights_{model}.json"),
+            _read(metrics / f"causal_{model}.json"),
+        )
+        auc = _read(metrics / f"auc_{model}.json") or {}
+        selection = weights["estimators"].get("selection", {})
+        w_true = weights.get("w_true")
+        details = _read(metrics / "details" / f"causal_{model}.json") or {}
+        diagnosis = details.get("evaluation", {}).get("diagnosis", {})
+        rows.append(
+            [
+                model,
+                auc.get("val_auc", {}).get("mean"),
+                _vector(selection["w"]) if "w" in selection else "",
+                selection.get("max_abs_error"),
+                _covered(selection, w_true) if w_true and "w" in selection else "",
+                weights["estimators"].get("plain", {}).get("max_abs_error"),
+                diagnosis.get("corr_residual_true_within_user"),
+                f"{causal['effect']:.2f} ({causal['se']:.2f})" if causal else "",
+                f"{causal['effect_iv']['effect']:.2f} ({causal['effect_iv']['se']:.2f})"
+                if causal
+                else "",
+            ]
+        )
+    if not rows:
+        return []
+    header = [
+        "value model",
+        "val AUC",
+        "selection w",
+        "max error",
+        "CIs covering w_true",
+        "plain max error",
+        "corr(r, true r) within user",
+        "effect, naive (se)",
+        "effect, IV (se)",
+    ]
+    return [
+        "## Downstream: the head weights and the causal step on each value model",
+        "",
+        *_table(header, rows),
+        "",
+    ]
+
+
+def headline_rows(metrics: Path, model: str | None = None) -> list[list[object]]:
+    """The study's three claims, and the taste model beyond it: what the poster found on real
+    KuaiRec, what this repository finds on its data (head weights and the effect: on ``model``,
+    by default the one of ``headline_model``), and (simulated data) the truth."""
+    model = model or headline_model(metrics)
     aucs = {r["model"]: r["test_auc"] for p in metrics.glob("auc_*.json") if (r := _read(p))}
     gnns = sorted((m for m in aucs if m.startswith("gnn_h")), key=lambda m: -aucs[m]["mean"])
     rows: list[list[object]] = []
@@ -327,14 +428,27 @@ def headline_rows(metrics: Path) -> list[list[object]]:
                 f"oracle {truth['mean']:.4f}" if truth else "",
             ]
         )
-    weights = _read(metrics / "weights.json")
+        tastes = sorted(
+            (m for m in aucs if m.startswith("taste_h")), key=lambda m: -aucs[m]["mean"]
+        )
+        if tastes:
+            rows.append(
+                [
+                    "beyond the study: a graph model that learns taste beats the edge MLP",
+                    "",
+                    f"{tastes[0]} {aucs[tastes[0]]['mean']:.4f} vs {aucs['edge_mlp']['mean']:.4f}",
+                    f"oracle {truth['mean']:.4f}" if truth else "",
+                ]
+            )
+    weights = _read(metrics / f"weights_{model}.json") if model else None
     if weights:
         found = "; ".join(
             f"{n} {_vector(e['w'])}" for n, e in weights["estimators"].items() if "w" in e
         )
         truth = f"w_true {_vector(weights['w_true'])}" if "w_true" in weights else ""
-        rows.append(["the feeds reveal the head weights w", f"w* {_vector(STUDY_W)}", found, truth])
-    causal = _read(metrics / "causal.json")
+        claim = f"the feeds reveal the head weights w (on {model})"
+        rows.append([claim, f"w* {_vector(STUDY_W)}", found, truth])
+    causal = _read(metrics / f"causal_{model}.json") if model else None
     if causal:
         iv = causal["effect_iv"]
         rows.append(
@@ -349,9 +463,9 @@ def headline_rows(metrics: Path) -> list[list[object]]:
     return rows
 
 
-def headline_section(metrics: Path) -> list[str]:
+def headline_section(metrics: Path, model: str | None) -> list[str]:
     header = ["claim", "the poster, real KuaiRec", "this repository", "the truth"]
-    rows = headline_rows(metrics)
+    rows = headline_rows(metrics, model)
     return ["## The study's claims at a glance", "", *_table(header, rows), ""] if rows else []
 
 
@@ -368,52 +482,66 @@ def data_section(metrics: Path) -> list[str]:
 
 
 def build_report(
-    metrics_dir: str | Path, reports_dir: str | Path, page: str | Path, figures_dir: str | Path
+    metrics_dir: str | Path,
+    reports_dir: str | Path,
+    page: str | Path,
+    figures_dir: str | Path,
+    headline: str = "best",
 ) -> str:
     """The results page (markdown, links relative to ``page``): the claims at a glance, the
-    data, the value models, the head weights and the causal step, then the executed notebooks
-    and the figures (those in ``figures_dir``)."""
+    data, the value models and the ablation, the downstream figures on every value model, the
+    head weights and the causal step in full on the headline model (``headline_model``), then
+    the executed notebooks and the figures (those in ``figures_dir``)."""
     metrics, reports, page = Path(metrics_dir), Path(reports_dir), Path(page)
     figures = Path(figures_dir)
+    model = headline_model(metrics, headline)
     lines = ["# Results", "", "Written by the `report` stage from `metrics/`; do not edit.", ""]
-    for section in (headline_section, data_section, auc_section, weights_section, causal_section):
+    lines += headline_section(metrics, model)
+    for section in (data_section, auc_section, ablation_section, downstream_section):
         lines += section(metrics)
+    if model:
+        lines += [*weights_section(metrics, model), *causal_section(metrics, model)]
     lines += ["## Notebooks and figures", ""]
     here = page.resolve().parent
-    for n in NOTEBOOKS:
-        if (reports / "notebooks" / f"{n}.ipynb").exists():
-            link = os.path.relpath((reports / "notebooks" / f"{n}.ipynb").resolve(), here)
-            lines.append(f"- [{n}]({Path(link).as_posix()}) (after `dvc repro`)")
-    for f in FIGURES:
-        if (figures / f).exists():
-            link = os.path.relpath((figures / f).resolve(), here)
-            lines.append(f"- ![{f}]({Path(link).as_posix()})")
+    for path in sorted((reports / "notebooks").glob("*.ipynb")):
+        link = os.path.relpath(path.resolve(), here)
+        lines.append(f"- [{path.stem}]({Path(link).as_posix()}) (after `dvc repro`)")
+    for path in sorted(figures.glob("*.png")):
+        link = os.path.relpath(path.resolve(), here)
+        lines.append(f"- ![{path.name}]({Path(link).as_posix()})")
     return "\n".join(lines) + "\n"
 
 
 def copy_figures(reports_dir: str | Path, figures_dir: str | Path) -> list[str]:
-    """Copy the stages' figures into ``figures_dir`` (kept in git); the names copied."""
+    """Copy the stages' figures into ``figures_dir`` (kept in git), removing the figures there
+    that no stage writes any more; the names copied."""
     figures = Path(figures_dir)
     figures.mkdir(parents=True, exist_ok=True)
-    copied = [f for f in FIGURES if (Path(reports_dir) / "figures" / f).exists()]
+    copied = sorted(p.name for p in (Path(reports_dir) / "figures").glob("*.png"))
+    for stale in figures.glob("*.png"):
+        if stale.name not in copied:
+            stale.unlink()
     for name in copied:
         shutil.copyfile(Path(reports_dir) / "figures" / name, figures / name)
     return copied
 
 
-def update_readme(readme: str | Path, metrics_dir: str | Path, figures_dir: str | Path) -> None:
-    """Replace the README's results block with the claims at a glance and the causal figure
-    (from ``figures_dir``). Raises ValueError when the README lacks the two markers; nothing is
-    written then."""
+def update_readme(
+    readme: str | Path, metrics_dir: str | Path, figures_dir: str | Path, headline: str = "best"
+) -> None:
+    """Replace the README's results block with the claims at a glance and the headline model's
+    causal figure (from ``figures_dir``). Raises ValueError when the README lacks the two
+    markers; nothing is written then."""
     readme, figures = Path(readme), Path(figures_dir)
     text = readme.read_text()
     start, end = text.find(README_START), text.find(README_END)
     if start < 0 or end < start:
         raise ValueError(f"{readme}: no results block ({README_START!r} ... {README_END!r})")
     header = ["claim", "the poster, real KuaiRec", "this repository", "the truth"]
-    lines = [*_table(header, headline_rows(Path(metrics_dir))), ""]
+    model = headline_model(Path(metrics_dir), headline)
+    lines = [*_table(header, headline_rows(Path(metrics_dir), model)), ""]
     relative = Path(os.path.relpath(figures.resolve(), readme.resolve().parent))
-    shown = [f for f in README_FIGURES if (figures / f).exists()]
+    shown = [f for f in [README_FIGURE.format(model=model)] if model and (figures / f).exists()]
     lines += [f"![{Path(name).stem}]({(relative / name).as_posix()})" for name in shown]
     block = "\n".join([README_START, "", *lines, "", ""]) + README_END
     readme.write_text(text[:start] + block + text[end + len(README_END) :])
@@ -426,15 +554,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page", default="docs/results.md", help="the results page")
     parser.add_argument("--figures", default="docs/figures", help="where the figures are copied")
     parser.add_argument("--readme", help="also update this README's results block")
+    parser.add_argument(
+        "--headline", default="best", help="the value model leading (best: by validation AUC)"
+    )
     args = parser.parse_args(argv)
     out = Path(args.page)
     copy_figures(args.reports, args.figures)
-    text = build_report(args.metrics, args.reports, out, args.figures)
+    text = build_report(args.metrics, args.reports, out, args.figures, args.headline)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(f"wrote {out}")
     if args.readme:
-        update_readme(args.readme, args.metrics, args.figures)
+        update_readme(args.readme, args.metrics, args.figures, args.headline)
         print(f"updated the results block of {args.readme}")
     return 0
 

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from kuairec_utils.report import README_END, README_START, build_report, main, update_readme
+from kuairec_utils.report import (
+    README_END,
+    README_START,
+    build_report,
+    headline_model,
+    main,
+    update_readme,
+)
 
 HEADS = ["complete", "long", "rewatch", "negative"]
 W = {"complete": 0.3, "long": 0.1, "rewatch": -0.1, "negative": -0.5}
@@ -39,7 +46,7 @@ def metrics(tmp_path: Path) -> Path:
     write(m, "auc_oracle_no_shock.json", no_shock)
     write(m, "data.json", {"n_interactions": {"train": 10}, "n_users": 3})
     selection_w = {"complete": 0.25, "long": 0.05, "rewatch": 0.0, "negative": -0.7}
-    write(m, "weights.json", {
+    write(m, "weights_gnn_h64.json", {
         "model": "gnn_h64",
         "n_sessions": 4321,
         "w_true": W,
@@ -52,7 +59,7 @@ def metrics(tmp_path: Path) -> Path:
                           "max_abs_error": 0.163},
         },
     })  # fmt: skip
-    write(m, "details/weights.json", {
+    write(m, "details/weights_gnn_h64.json", {
         "estimators": {
             "plain": {"objective": 0.00123},
             "selection": {"noise_sd": 0.0536, "n_sessions": 1234, "min_feed": 20,
@@ -73,13 +80,13 @@ def metrics(tmp_path: Path) -> Path:
             "selection": {"max_abs_error": 0.0113},
         },
     })  # fmt: skip
-    write(m, "causal.json", {
+    write(m, "causal_gnn_h64.json", {
         "effect": -4.2, "se": 0.5, "ci95": [-5.1, -3.2], "n_sessions": 999, "effect_true": -5.0,
         "placebo": {"effect": 0.1, "se": 0.4},
         "effect_iv": {"effect": -4.9, "se": 0.7, "ci95": [-6.0, -3.5]},
         "quality_offset": "watch",
     })  # fmt: skip
-    write(m, "details/causal.json", {
+    write(m, "details/causal_gnn_h64.json", {
         "feed_index_held": {"effect": -0.6437, "se": 0.2, "effect_iv": -1.2734, "se_iv": 0.28},
         "selectivity_variant": {"c_s": "c_s from the skips alone", "effect": 0.8591, "se": 0.31,
                                 "effect_iv": 0.0352, "se_iv": 0.39},
@@ -99,11 +106,33 @@ def metrics(tmp_path: Path) -> Path:
             },
         },
     })  # fmt: skip
+    taste(m)
     return m
 
 
+def taste(m: Path) -> None:
+    """The taste model beside the GNN: a better validation AUC, 05 and 06 on it, the ablation."""
+    write(m, "auc_taste_h64.json", auc("taste_h64", 0.83))
+    probe = {"users": 0.61, "warm_items": 0.45, "cold_items": 0.3}
+    write(m, "details/taste_h64.json", {"representation": {}, "taste_probe_r2": probe})
+    weights = json.loads((m / "weights_gnn_h64.json").read_text())
+    weights["model"] = "taste_h64"
+    weights["estimators"]["selection"] |= {"w": W, "max_abs_error": 0.0123}
+    write(m, "weights_taste_h64.json", weights)
+    for kind in ("weights", "causal"):
+        details = (m / "details" / f"{kind}_gnn_h64.json").read_text()
+        (m / "details" / f"{kind}_taste_h64.json").write_text(details)
+    causal = json.loads((m / "causal_gnn_h64.json").read_text()) | {"effect": -2.5}
+    write(m, "causal_taste_h64.json", causal)
+    score = {"mean": 0.85, "sd": 0.001}
+    variant = {k: score for k in ("val", "test", "test_warm", "test_cold")}
+    variant |= {f"{k}_vs_edge_mlp": {"mean": 0.0021, "sd": 0.0004} for k in variant}
+    write(m, "ablation.json", {"seeds": [1, 2, 3], "variants": {"taste model": variant}})
+
+
 def test_the_page_puts_every_headline_and_detail_on_it(metrics: Path, tmp_path: Path) -> None:
-    text = build_report(metrics, tmp_path / "reports", tmp_path / "docs/results.md", tmp_path)
+    page = tmp_path / "docs/results.md"
+    text = build_report(metrics, tmp_path / "reports", page, tmp_path, headline="gnn_h64")
     lines = text.splitlines()
     assert "| the GNN beats the edge MLP (mean test AUC) | gnn_h64 0.8482 vs 0.8470 |" in text
     assert "gnn_h64 0.8250 vs 0.8150 | oracle 0.9150 |" in text
@@ -137,30 +166,55 @@ def test_the_page_puts_every_headline_and_detail_on_it(metrics: Path, tmp_path: 
     ):
         assert expected in text, expected
     assert "plain (true p)" not in text  # the agreement line lists the value model's estimates
+    assert "## Head weights (value model gnn_h64)" in text
+
+
+def test_the_best_value_model_leads_and_both_show_downstream(metrics: Path, tmp_path: Path) -> None:
+    assert headline_model(metrics) == "taste_h64"  # the higher validation mean AUC
+    assert headline_model(metrics, "gnn_h64") == "gnn_h64"
+    with pytest.raises(ValueError, match="05 ran on"):
+        headline_model(metrics, "gnn_h128")
+    text = build_report(metrics, tmp_path / "reports", tmp_path / "docs/results.md", tmp_path)
+    assert "## Head weights (value model taste_h64)" in text
+    assert "the feeds reveal the head weights w (on taste_h64)" in text
+    assert "naive -2.50 (se 0.50)" in text  # the taste model's effect in the claims
+    assert (
+        "| gnn_h64 | 0.8250 | (0.25, 0.05, 0.00, -0.70) | 0.1630 | 4 of 4 | 0.0000 | 0.0281 |"
+        in text
+    )
+    assert "| taste_h64 | 0.8450 | (0.30, 0.10, -0.10, -0.50) | 0.0123 | 4 of 4 |" in text
+    assert (
+        "a graph model that learns taste beats the edge MLP |  | taste_h64 0.8450 vs 0.8150" in text
+    )
+    assert "| taste model | 0.8500 (+0.0021 ± 0.0004) |" in text
+    assert "R^2 of a linear probe of the true taste: users 0.61, warm items 0.45" in text
 
 
 def test_main_writes_the_page_and_copies_the_figures(metrics: Path, tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     (reports / "figures").mkdir(parents=True)
-    (reports / "figures" / "06_causal.png").write_bytes(b"\x89PNG fake")
+    (reports / "figures" / "06_causal_gnn_h64.png").write_bytes(b"\x89PNG fake")
     page, figures = tmp_path / "docs" / "results.md", tmp_path / "docs" / "figures"
+    figures.mkdir(parents=True)
+    (figures / "06_causal.png").write_bytes(b"\x89PNG stale")  # no stage writes it any more
     args = ["--metrics", str(metrics), "--reports", str(reports), "--page", str(page)]
     assert main([*args, "--figures", str(figures)]) == 0
-    assert (figures / "06_causal.png").read_bytes() == b"\x89PNG fake"
-    assert "![06_causal.png](figures/06_causal.png)" in page.read_text()
+    assert (figures / "06_causal_gnn_h64.png").read_bytes() == b"\x89PNG fake"
+    assert not (figures / "06_causal.png").exists()
+    assert "![06_causal_gnn_h64.png](figures/06_causal_gnn_h64.png)" in page.read_text()
 
 
 def test_readme_block_is_replaced_and_the_rest_kept(metrics: Path, tmp_path: Path) -> None:
     figures = tmp_path / "docs" / "figures"
     figures.mkdir(parents=True)
-    (figures / "06_causal.png").write_bytes(b"\x89PNG fake")
+    (figures / "06_causal_taste_h64.png").write_bytes(b"\x89PNG fake")
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\nbefore\n\n{README_START}\nold 0.123\n{README_END}\n\nafter\n")
     update_readme(readme, metrics, figures)
     text = readme.read_text()
     assert text.startswith("# Title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
     assert "old 0.123" not in text and "| claim | the poster, real KuaiRec |" in text
-    assert "![06_causal](docs/figures/06_causal.png)" in text
+    assert "![06_causal_taste_h64](docs/figures/06_causal_taste_h64.png)" in text
     update_readme(readme, metrics, figures)
     assert readme.read_text() == text  # idempotent
     readme.write_text("no markers\n")

@@ -20,8 +20,9 @@ from kuairec_utils.models import (
     save_value_model,
     training_adjacency,
 )
-from kuairec_utils.models.edges import NodeInputs
-from kuairec_utils.models.training import TrainConfig, fit, predict
+from kuairec_utils.models.edges import NodeInputs, pool_rare_tags
+from kuairec_utils.models.runs import short_run, warm_cold_auc
+from kuairec_utils.models.training import TrainConfig, auc_by_head, fit, predict
 
 
 def with_nodes(data, n_tags: int = 5, seed: int = 0):
@@ -135,3 +136,37 @@ def test_the_probe_finds_a_linear_taste_and_not_noise() -> None:
     assert probe_r2(h + 0.05 * rng.normal(size=h.shape), target) > 0.95
     assert probe_r2(rng.normal(size=(400, 10)), target) < 0.05
     assert np.isnan(probe_r2(h[:3], target[:3]))
+
+
+def test_rare_tags_pool_into_one_column_that_keeps_their_weight() -> None:
+    tags = np.array([[1, 0, 0], [0, 0.5, 0.5], [0, 0, 1], [0, 0, 0]], dtype=np.float32)
+    train_item = np.array([0, 0, 0, 0, 0, 0, 0, 0, 1, 2])  # tag 0 on 80% of rows, 1 on 10%
+    pooled = pool_rare_tags(tags, train_item, min_share=0.15)
+    assert pooled.shape == (4, 3)  # tags 0 and 2 (20%) kept, tag 1 pooled
+    assert np.array_equal(pooled[:, -1], tags[:, 1])
+    assert np.array_equal(pooled.sum(axis=1), tags.sum(axis=1))
+    assert pool_rare_tags(tags, train_item, min_share=0.5).shape == (4, 2)
+
+
+def test_a_model_without_node_features_starts_from_free_embeddings_only() -> None:
+    data = with_nodes(synthetic_dataset())
+    model = taste(data, user_features=False, item_features=False, free_item_embedding=True)
+    assert model.user_tower is None and model.tag_vectors is None
+    start = model.initial_nodes().detach()
+    assert torch.equal(start[data.n_users :], model.item_embedding.weight.detach())
+    with pytest.raises(ValueError, match="free embedding"):
+        taste(data, item_features=False)  # videos with nothing to start from
+
+
+def test_a_short_run_scores_warm_and_cold_rows_apart() -> None:
+    data = with_nodes(synthetic_dataset())
+    torch.manual_seed(0)
+    cfg = TrainConfig(epochs=2, batch_size=512, device="cpu")
+    record = short_run(taste(data), data, cfg)
+    assert record["epochs_run"] == 2 and record["best_epoch"] in (1, 2)
+    p = predict(taste(data).eval(), data.splits["test"])
+    split = warm_cold_auc(data, p)
+    warm = np.isin(data.splits["test"].item.numpy(), data.splits["train"].item.numpy())
+    assert 0 < warm.sum() < len(warm)  # both kinds of rows in the synthetic test split
+    y = data.splits["test"].y.numpy()
+    assert split["cold"]["mean"] == pytest.approx(auc_by_head(y[~warm], p[~warm])["mean"])

@@ -86,6 +86,7 @@ def _taste(
     dropout: float = 0.0,
     user_features: bool = True,
     free_user_embedding: bool = True,
+    item_features: bool = True,
     free_item_embedding: bool = False,
     interaction: bool = True,
 ) -> ValueModel:
@@ -107,6 +108,7 @@ def _taste(
         dropout=dropout,
         user_features=user_features,
         free_user_embedding=free_user_embedding,
+        item_features=item_features,
         free_item_embedding=free_item_embedding,
         interaction=interaction,
     )

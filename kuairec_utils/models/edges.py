@@ -95,10 +95,14 @@ def load_processed(processed_dir: str | Path, features: bool = True) -> Dataset:
     return Dataset(splits, names, user_ids, item_ids)
 
 
-def node_inputs(processed_dir: str | Path, raw_dir: str | Path, data: Dataset) -> NodeInputs:
+def node_inputs(
+    processed_dir: str | Path, raw_dir: str | Path, data: Dataset, pool_below: float = 0.0
+) -> NodeInputs:
     """The users' side features (02's ``user`` columns, one row per user node: a user's columns
     are the same on all their rows) and the videos' category tags from the release's
-    ``item_categories.csv``, every tag kept (a video with no known tag: zeros)."""
+    ``item_categories.csv``, every tag kept (a video with no known tag: zeros); with
+    ``pool_below`` > 0, the tags on fewer than that share of the training rows pool into one
+    column, as 02's tag features do."""
     from kuairec_utils.config import kuairec_data_dir
     from kuairec_utils.data.kuairec import read_table
 
@@ -117,4 +121,15 @@ def node_inputs(processed_dir: str | Path, raw_dir: str | Path, data: Dataset) -
     for row, video_tags in enumerate(tags):
         if isinstance(video_tags, list | tuple) and len(video_tags):
             item_tags[row, list(video_tags)] = 1.0 / len(video_tags)
+    if pool_below > 0:
+        item_tags = pool_rare_tags(item_tags, data.splits["train"].item.numpy(), pool_below)
     return NodeInputs(torch.from_numpy(user_x), torch.from_numpy(item_tags))
+
+
+def pool_rare_tags(item_tags: np.ndarray, train_item: np.ndarray, min_share: float) -> np.ndarray:
+    """The tag columns carried by at least ``min_share`` of the training rows (``train_item``:
+    each row's video), then one column that sums the rarer tags' weights."""
+    share = (item_tags[train_item] > 0).mean(axis=0)
+    common = share >= min_share
+    other = item_tags[:, ~common].sum(axis=1, keepdims=True)
+    return np.hstack([item_tags[:, common], other]).astype(np.float32)

@@ -19,6 +19,7 @@ four ways, each one a setting, so an ablation can take it out:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from torch import nn
 from torch_geometric.nn import LGConv
 
 from kuairec_utils.heads import HEADS
+from kuairec_utils.models.edges import Dataset, node_inputs
 from kuairec_utils.models.gcn import _SymmetricSpMM
 from kuairec_utils.models.networks import ValueModel, edge_mlp
 
@@ -58,17 +60,21 @@ class TasteValueModel(ValueModel):
         dropout: float = 0.0,
         user_features: bool = True,
         free_user_embedding: bool = True,
+        item_features: bool = True,
         free_item_embedding: bool = False,
         interaction: bool = True,
     ) -> None:
         super().__init__()
+        if not (user_features or free_user_embedding) or not (item_features or free_item_embedding):
+            raise ValueError("users and videos each need their features or a free embedding")
         self.n_users, self.n_items = len(user_x), len(item_tags)
         self.register_buffer("user_x", user_x)
         self.register_buffer("item_tags", item_tags)
         self.register_buffer("adjacency", adjacency, persistent=False)
         self.user_tower = nn.Linear(user_x.shape[1], hidden) if user_features else None
         self.user_embedding = nn.Embedding(self.n_users, hidden) if free_user_embedding else None
-        self.tag_vectors = nn.Linear(item_tags.shape[1], hidden)
+        self.hidden = hidden
+        self.tag_vectors = nn.Linear(item_tags.shape[1], hidden) if item_features else None
         self.item_embedding = nn.Embedding(self.n_items, hidden) if free_item_embedding else None
         for table in (self.user_embedding, self.item_embedding):
             if table is not None:
@@ -79,15 +85,17 @@ class TasteValueModel(ValueModel):
 
     def initial_nodes(self) -> torch.Tensor:
         """Layer 0: the users' and then the videos' starting representations."""
-        users = torch.zeros(self.n_users, self.tag_vectors.out_features, device=self.user_x.device)
-        if self.user_tower is not None:
-            users = users + self.user_tower(self.user_x)
-        if self.user_embedding is not None:
-            users = users + self.user_embedding.weight
-        items = self.tag_vectors(self.item_tags)
-        if self.item_embedding is not None:
-            items = items + self.item_embedding.weight
+        users = self._start(self.user_tower, self.user_x, self.user_embedding)
+        items = self._start(self.tag_vectors, self.item_tags, self.item_embedding)
         return torch.cat([users, items])
+
+    def _start(
+        self, tower: nn.Linear | None, x: torch.Tensor, table: nn.Embedding | None
+    ) -> torch.Tensor:
+        h = torch.zeros(len(x), self.hidden, device=x.device)
+        if tower is not None:
+            h = h + tower(x)
+        return h if table is None else h + table.weight
 
     def propagate(self) -> torch.Tensor:
         """The mean of the node representations over layers 0..K."""
@@ -119,3 +127,12 @@ class TasteValueModel(ValueModel):
         dense = [p for p in self.parameters() if id(p) not in tables]
         groups = [{"params": dense, "weight_decay": weight_decay}]
         return groups + ([{"params": free, "weight_decay": 0.0}] if free else [])
+
+
+def node_settings(
+    data: Dataset, processed_dir: str | Path, raw_dir: str | Path, pool_below: float = 0.0
+) -> dict[str, int]:
+    """Attach the nodes' inputs to ``data`` (``edges.node_inputs``) and return the settings that
+    size the model to them (``n_user_features``, ``n_tags``)."""
+    data.nodes = node_inputs(processed_dir, raw_dir, data, pool_below)
+    return {"n_user_features": data.nodes.user_x.shape[1], "n_tags": data.nodes.item_tags.shape[1]}

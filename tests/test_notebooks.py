@@ -104,11 +104,13 @@ def test_02_features_notebook(tiny_sim: Path, tmp_path: Path) -> None:
 
 
 SMALL_TRAINING = {"epochs": 2, "batch_size": 4096, "patience": 1, "device": "cpu"}
+DOWNSTREAM = "taste_h8"  # the value model 05 and 06 run on in these tests
 
 
 @pytest.fixture(scope="module")
 def trained(tiny_sim: Path, tiny_processed: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """03_baselines and 04_gnn (H = 8 and 16) run on the tiny data set; their output folder."""
+    """03_baselines, 04_gnn (H = 8 and 16) and 04_taste (H = 8) run on the tiny data set; their
+    output folder."""
     out = tmp_path_factory.mktemp("trained")
     common = {
         "processed_dir": str(tiny_processed),
@@ -128,6 +130,15 @@ def trained(tiny_sim: Path, tiny_processed: Path, tmp_path_factory: pytest.TempP
             **SMALL_TRAINING,
         )
         assert nb["cells"]
+    run_notebook(
+        "04_taste.ipynb",
+        out / "taste",
+        raw_dir=str(tiny_sim),
+        hidden=8,
+        mlp_hidden=16,
+        **common,
+        **SMALL_TRAINING,
+    )
     return out
 
 
@@ -153,6 +164,45 @@ def test_03_baselines_and_04_gnn_notebooks(trained: Path) -> None:
             "mean"
         ]
         assert model < oracle + 0.01  # nothing beats the truth (beyond sampling noise)
+
+
+def test_04_taste_notebook(trained: Path) -> None:
+    record = json.loads((trained / "metrics" / "auc_taste_h8.json").read_text())
+    assert record["model"] == "taste_h8" and 0.5 < record["test_auc"]["mean"] <= 1.0
+    for rows in ("test_auc_warm", "test_auc_cold"):  # both kinds of test rows on the tiny data
+        assert 0.5 < record[rows]["mean"] <= 1.0, rows
+    config = json.loads((trained / "models" / "taste_h8" / "config.json").read_text())
+    assert config["arch"] == "taste" and config["settings"]["n_tags"] > 1
+    details = json.loads((trained / "metrics" / "details" / "taste_h8.json").read_text())
+    users = details["representation"]["users"]
+    assert users["dead_dims"] == 0 and users["effective_rank"] > 2  # not collapsed
+    probe = details["taste_probe_r2"]  # the tiny platform's taste, read by evaluation only
+    assert set(probe) == {"users", "warm_items", "cold_items"}
+    assert probe["warm_items"] > 0.2  # videos start from their tags, which carry their taste
+
+
+def test_04_taste_ablation_notebook(tiny_sim: Path, tiny_processed: Path, tmp_path: Path) -> None:
+    run_notebook(
+        "04_taste_ablation.ipynb",
+        tmp_path,
+        processed_dir=str(tiny_processed),
+        raw_dir=str(tiny_sim),
+        metrics_dir=str(tmp_path / "metrics"),
+        n_seeds=2,
+        hidden=8,
+        mlp_hidden=16,
+        **{**SMALL_TRAINING, "epochs": 1},
+    )
+    record = json.loads((tmp_path / "metrics" / "ablation.json").read_text())
+    runs = json.loads((tmp_path / "metrics" / "details" / "ablation.json").read_text())["runs"]
+    assert record["seeds"] == [20200705, 20200706]
+    assert len(record["variants"]) == 8 and len(runs) == 16
+    reference = record["variants"]["edge MLP, same training"]
+    assert reference["test_vs_edge_mlp"] == {"mean": 0.0, "sd": 0.0}
+    taste = record["variants"]["taste model"]
+    by_seed = {r["seed"]: r["test"] for r in runs if r["variant"] == "taste model"}
+    assert taste["test"]["mean"] == pytest.approx(sum(by_seed.values()) / 2, abs=1e-6)
+    assert len(set(by_seed.values())) == 2  # the seeds train different models
 
 
 def test_04_gnn_vs_oracle_notebook(
@@ -220,7 +270,6 @@ def test_auc_ceiling_diagnostic_on_the_tiny_data(
 
 
 HEAD_WEIGHTS_SMALL = {
-    "model": "gnn_h8",
     "n_others": 20,
     "n_screen": 8,
     "max_evaluations": 40,
@@ -242,6 +291,7 @@ def head_weights(trained: Path, tiny_sim: Path, tiny_interim: Path, tiny_process
         "raw_dir": str(tiny_sim),
         "models_dir": str(trained / "models"),
         "metrics_dir": str(out / "metrics"),
+        "model": DOWNSTREAM,
         **HEAD_WEIGHTS_SMALL,
     }
     run_notebook("05_head_weights.ipynb", out, **common)
@@ -250,8 +300,8 @@ def head_weights(trained: Path, tiny_sim: Path, tiny_interim: Path, tiny_process
 
 def test_05_head_weights_notebook(head_weights: dict, trained: Path) -> None:
     out = trained / "weights"
-    record = json.loads((out / "metrics" / "weights.json").read_text())
-    details = json.loads((out / "metrics" / "details" / "weights.json").read_text())
+    record = json.loads((out / "metrics" / f"weights_{DOWNSTREAM}.json").read_text())
+    details = json.loads((out / "metrics" / "details" / f"weights_{DOWNSTREAM}.json").read_text())
     heads = ["complete", "long", "rewatch", "negative"]
     assert list(record["estimators"]) == ["plain", "rank_logit", "selection"]
     assert set(record["w_true"]) == set(heads) and record["n_sessions"] > 100
@@ -292,7 +342,7 @@ def test_05_head_weights_notebook(head_weights: dict, trained: Path) -> None:
     offline = details["offline_small_matrix"]
     assert offline["n_users"] > 5 and offline["k"] == 10
     assert offline["plain w"]["watch_ratio"] > 0
-    feeds = pd.read_parquet(trained / "models" / "head_weights" / "feeds.parquet")
+    feeds = pd.read_parquet(trained / "models" / "head_weights" / DOWNSTREAM / "feeds.parquet")
     per_session = feeds.groupby("session_id")[["observed", "simulated"]].sum()
     assert (per_session["observed"] == per_session["simulated"]).all()  # K_s videos each
     assert len(per_session) == record["n_sessions"]
@@ -300,7 +350,7 @@ def test_05_head_weights_notebook(head_weights: dict, trained: Path) -> None:
     nb = run_notebook("05_head_weights.ipynb", out / "again", **head_weights)
     printed = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
     assert "read from the cache" in printed
-    assert json.loads((out / "metrics" / "weights.json").read_text()) == record
+    assert json.loads((out / "metrics" / f"weights_{DOWNSTREAM}.json").read_text()) == record
 
 
 @pytest.fixture(scope="module")
@@ -315,16 +365,18 @@ def causal(head_weights: dict, trained: Path) -> Path:
         models_dir=head_weights["models_dir"],
         metrics_dir=head_weights["metrics_dir"],
         figures_dir=str(out / "figures"),
-        model="gnn_h8",
+        model=DOWNSTREAM,
         n_boot=3,
     )
     return out
 
 
 def test_06_causal_notebook(head_weights: dict, causal: Path) -> None:
-    record = json.loads((Path(head_weights["metrics_dir"]) / "causal.json").read_text())
+    record = json.loads(
+        (Path(head_weights["metrics_dir"]) / f"causal_{DOWNSTREAM}.json").read_text()
+    )
     details = json.loads(
-        (Path(head_weights["metrics_dir"]) / "details" / "causal.json").read_text()
+        (Path(head_weights["metrics_dir"]) / "details" / f"causal_{DOWNSTREAM}.json").read_text()
     )
     for key in ("effect", "se", "ci95", "n_sessions", "effect_true", "placebo", "effect_iv"):
         assert key in record, key
@@ -367,19 +419,21 @@ def test_06_causal_notebook(head_weights: dict, causal: Path) -> None:
     assert 0 <= observable["within_r2_length_only"] <= observable["within_r2"] <= 1
     for name in ("true c_s on projected r(s-1)", "estimated c_s on projected r(s-1)"):
         assert np.isfinite(observable[name]["effect"]) and observable[name]["se"] > 0, name
-    assert (causal / "figures" / "06_causal.png").stat().st_size > 10_000
+    assert (causal / "figures" / f"06_causal_{DOWNSTREAM}.png").stat().st_size > 10_000
 
 
 def test_06_scores_with_the_selection_estimate_or_names_its_absence(
     head_weights: dict, trained: Path, tmp_path: Path
 ) -> None:
     """causal.estimator = selection reads 05's selection model; without it, 06 stops at once
-    with the reason (and writes no causal.json)."""
-    record = json.loads((Path(head_weights["metrics_dir"]) / "weights.json").read_text())
+    with the reason (and writes no causal file)."""
+    record = json.loads(
+        (Path(head_weights["metrics_dir"]) / f"weights_{DOWNSTREAM}.json").read_text()
+    )
     del record["estimators"]["selection"]["w"]  # as 05 writes it when too few feeds are long
     metrics = tmp_path / "metrics"
     metrics.mkdir()
-    (metrics / "weights.json").write_text(json.dumps(record))
+    (metrics / f"weights_{DOWNSTREAM}.json").write_text(json.dumps(record))
     with pytest.raises(pm.PapermillExecutionError, match="holds no selection estimate"):
         run_notebook(
             "06_causal.ipynb",
@@ -389,11 +443,11 @@ def test_06_scores_with_the_selection_estimate_or_names_its_absence(
             models_dir=head_weights["models_dir"],
             metrics_dir=str(metrics),
             figures_dir=str(tmp_path / "figures"),
-            model="gnn_h8",
+            model=DOWNSTREAM,
             estimator="selection",
             n_boot=3,
         )
-    assert not (metrics / "causal.json").exists()
+    assert not (metrics / f"causal_{DOWNSTREAM}.json").exists()
 
 
 def test_06_with_the_skips_alone_reports_the_watch_depth_offset_beside(
@@ -401,16 +455,18 @@ def test_06_with_the_skips_alone_reports_the_watch_depth_offset_beside(
 ) -> None:
     """causal.quality_offset = none: c_s from the skips alone is the main estimate (the default
     run's side row), and the watch-depth offset is the side row."""
-    default = json.loads((Path(head_weights["metrics_dir"]) / "causal.json").read_text())
+    default = json.loads(
+        (Path(head_weights["metrics_dir"]) / f"causal_{DOWNSTREAM}.json").read_text()
+    )
     default |= json.loads(
-        (Path(head_weights["metrics_dir"]) / "details" / "causal.json").read_text()
+        (Path(head_weights["metrics_dir"]) / "details" / f"causal_{DOWNSTREAM}.json").read_text()
     )
     metrics = tmp_path / "metrics"
     metrics.mkdir()
-    shutil.copy(Path(head_weights["metrics_dir"]) / "weights.json", metrics / "weights.json")
+    shutil.copy(Path(head_weights["metrics_dir"]) / f"weights_{DOWNSTREAM}.json", metrics)
     models = tmp_path / "models"
     shutil.copytree(Path(head_weights["models_dir"]) / "head_weights", models / "head_weights")
-    shutil.copytree(Path(head_weights["models_dir"]) / "gnn_h8", models / "gnn_h8")
+    shutil.copytree(Path(head_weights["models_dir"]) / DOWNSTREAM, models / DOWNSTREAM)
     run_notebook(
         "06_causal.ipynb",
         tmp_path / "out",
@@ -419,12 +475,12 @@ def test_06_with_the_skips_alone_reports_the_watch_depth_offset_beside(
         models_dir=str(models),
         metrics_dir=str(metrics),
         figures_dir=str(tmp_path / "figures"),
-        model="gnn_h8",
+        model=DOWNSTREAM,
         n_boot=3,
         quality_offset="none",
     )
-    record = json.loads((metrics / "causal.json").read_text())
-    record |= json.loads((metrics / "details" / "causal.json").read_text())
+    record = json.loads((metrics / f"causal_{DOWNSTREAM}.json").read_text())
+    record |= json.loads((metrics / "details" / f"causal_{DOWNSTREAM}.json").read_text())
     assert record["quality_offset"] == "none"
     assert record["selectivity_variant"]["c_s"] == "c_s with the watch-depth offset"
     # the two runs swap their main and side estimates
@@ -448,6 +504,7 @@ def test_residual_measurement_diagnostic_on_the_tiny_data(head_weights: dict, ca
         *(Path(head_weights[d]) for d in ("interim_dir", "raw_dir", "models_dir", "metrics_dir")),
         sigma=0.08,
         draws=2,
+        model=DOWNSTREAM,
     )
     assert len(table) >= 4 and all(0 <= value <= 1 for value in r2.values())
     corr = table["within-user corr with the true residual"]
@@ -459,14 +516,17 @@ def test_residual_measurement_diagnostic_on_the_tiny_data(head_weights: dict, ca
 # what the ground truth adds to 05's and 06's metrics: evaluation only (dotted key prefixes)
 ESTIMATORS = ("plain", "rank_logit", "selection")
 TRUTH_ONLY = {  # each metrics file (headline and details): the keys the truth adds (prefixes)
-    "weights.json": ("w_true", *(f"estimators.{n}.max_abs_error" for n in ESTIMATORS)),
-    "details/weights.json": (
+    f"weights_{DOWNSTREAM}.json": (
+        "w_true",
+        *(f"estimators.{n}.max_abs_error" for n in ESTIMATORS),
+    ),
+    f"details/weights_{DOWNSTREAM}.json": (
         *(f"estimators.{n}.ci_covers_w_true" for n in ESTIMATORS),
         "diagnosis_true_probabilities",
         "ranking_agreement_true_probabilities",
     ),
-    "causal.json": ("effect_true",),
-    "details/causal.json": ("evaluation",),
+    f"causal_{DOWNSTREAM}.json": ("effect_true",),
+    f"details/causal_{DOWNSTREAM}.json": ("evaluation",),
 }
 
 
@@ -482,7 +542,7 @@ def test_05_and_06_estimate_the_same_without_the_ground_truth(
     raw.mkdir()
     (raw / "KuaiRec 2.0").symlink_to(Path(head_weights["raw_dir"]) / "KuaiRec 2.0")
     models = tmp_path / "models"
-    shutil.copytree(Path(head_weights["models_dir"]) / "gnn_h8", models / "gnn_h8")
+    shutil.copytree(Path(head_weights["models_dir"]) / DOWNSTREAM, models / DOWNSTREAM)
     common = {**head_weights, "raw_dir": str(raw), "models_dir": str(models)}
     common["metrics_dir"] = str(tmp_path / "metrics")
     nb = run_notebook("05_head_weights.ipynb", tmp_path / "05", **common)
@@ -493,7 +553,7 @@ def test_05_and_06_estimate_the_same_without_the_ground_truth(
         tmp_path / "06",
         **{k: common[k] for k in ("interim_dir", "raw_dir", "models_dir", "metrics_dir")},
         figures_dir=str(tmp_path / "figures"),
-        model="gnn_h8",
+        model=DOWNSTREAM,
         n_boot=3,
     )
     for name, evaluation in TRUTH_ONLY.items():

@@ -28,8 +28,14 @@ def test_the_project_params_are_valid(params: dict) -> None:
     [
         ("data", "source", "kuairek", "data.source"),
         ("gnn", "sizes", [64, 0], "gnn.sizes"),
-        ("gnn", "hidden", 0, "gnn.hidden"),
-        ("gnn", "hidden", 32, "gnn.hidden"),  # not a trained size
+        ("taste", "n_layers", -1, "taste.n_layers"),
+        ("taste", "interaction", "yes", "taste.interaction"),
+        ("taste", "tag_encoding", "rare", "taste.tag_encoding"),
+        ("taste", "free_user_embedding", False, "taste.user_features"),  # with user_features off
+        ("ablation", "n_seeds", 0, "ablation.n_seeds"),
+        ("value_model", "downstream", ["gnn_h32"], "value_model.downstream"),  # not trained
+        ("value_model", "downstream", ["gnn_h64", "gnn_h64"], "value_model.downstream"),
+        ("value_model", "headline", "gnn_h128", "value_model.headline"),  # not downstream
         ("labels", "negative_play_s", -1.0, "labels.negative_play_s"),
         ("interactions", "burst_threshold", 1.5, "interactions.burst_threshold"),
         ("interactions", "split_val", 0, "interactions.split_val"),  # an empty validation set
@@ -53,6 +59,8 @@ def test_the_project_params_are_valid(params: dict) -> None:
 )
 def test_a_bad_value_is_named(params: dict, section: str, name: str, value, named: str) -> None:
     params[section][name] = value
+    if (section, name) == ("taste", "free_user_embedding"):
+        params["taste"]["user_features"] = False
     with pytest.raises(ParamError, match=named.replace(".", r"\.")):
         check_params(params)
 

@@ -58,6 +58,10 @@ TINY = {
     "simulate__video_scale_exponent": TINY_VIDEO_SCALE_EXPONENT,
     "baselines__epochs": 3,
     "gnn__epochs": 3,
+    "taste__epochs": 2,
+    "ablation__n_seeds": 1,
+    "value_model__downstream": ["taste_h64"],  # one 05 and 06 run each (the notebooks' tests
+    # run them on the taste model; both run in the default pipeline)
     "head_weights__n_screen": 8,
     "head_weights__max_evaluations": 30,
     "head_weights__n_boot": 10,
@@ -137,7 +141,7 @@ def test_a_second_clone_writes_byte_identical_metrics(
     repo: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """Same seed, same bytes: the metrics of a fresh copy equal the first run's (CPU)."""
-    assert (repo / "metrics" / "causal.json").exists(), "needs the first test's run"
+    assert (repo / "metrics" / "causal_taste_h64.json").exists(), "needs the first test's run"
     other = copy_repository(tmp_path_factory.mktemp("clone2"))
     set_params(other, **TINY)
     result = run(other, "dvc", "repro")
@@ -155,7 +159,7 @@ def test_another_cpus_kernels_write_the_same_metrics_to_their_precision(
 ) -> None:
     """What the README promises across CPUs: a copy run on the kernels of a CPU one level down
     writes metrics that agree with the first run's to their written significant digits."""
-    assert (repo / "metrics" / "causal.json").exists(), "needs the first test's run"
+    assert (repo / "metrics" / "causal_taste_h64.json").exists(), "needs the first test's run"
     if platform.machine() not in ("x86_64", "AMD64"):
         pytest.skip(f"the forced kernels are x86-64 ones; this CPU is {platform.machine()}")
     other = copy_repository(tmp_path_factory.mktemp("other_cpu"))
@@ -182,7 +186,7 @@ def test_a_bad_parameter_stops_the_first_stage_naming_it(
 ) -> None:
     """After a full run, a bad value stops `make repro` before any stage runs (nothing is
     touched), and a bare `dvc repro` at the first stage it runs; both name the value."""
-    assert (repo / "metrics" / "causal.json").exists(), "needs the first test's run"
+    assert (repo / "metrics" / "causal_taste_h64.json").exists(), "needs the first test's run"
     params = (repo / "params.yaml").read_text()
     before = tree_digest(repo)
     venv = repo / ".venv"
@@ -211,10 +215,10 @@ def test_switching_to_real_files_reruns_the_pipeline(repo: Path, tiny_sim: Path)
     set_params(repo, data__source="kuairec", data__kuairec_dir=str(tiny_sim / "KuaiRec 2.0"))
     result = run(repo, "dvc", "repro")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "Running stage 'causal'" in result.stdout
+    assert "Running stage 'causal@taste_h64'" in result.stdout
     assert not (repo / "data/raw/ground_truth").exists()
-    weights = json.loads((repo / "metrics/weights.json").read_text())
-    causal = json.loads((repo / "metrics/causal.json").read_text())
+    weights = json.loads((repo / "metrics/weights_taste_h64.json").read_text())
+    causal = json.loads((repo / "metrics/causal_taste_h64.json").read_text())
     assert "w_true" not in weights and "effect_true" not in causal
     assert set(weights["estimators"]["plain"]["w"]) == {"complete", "long", "rewatch", "negative"}
     assert "max_abs_error" not in weights["estimators"]["plain"]

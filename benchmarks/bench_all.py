@@ -6,7 +6,8 @@
    resident set of any process of the stage: the notebook's kernel, papermill, dvc); then a
    second ``dvc repro`` (it must run nothing) and ``dvc status``.
 2. The simulator and the feature step at scale 1.0 (12.5M rows), rows per second and peak
-   memory (``bench_simulate.py``, ``bench_features.py``).
+   memory (``bench_simulate.py``, ``bench_features.py``), and one training epoch of the taste
+   model, the study's GCN and the edge MLP at scale 1.0 (``bench_taste.py``).
 3. The GNN's time-to-accuracy ratio against a naive PyG loop, on the clone's default data
    (``bench_gnn.py``).
 
@@ -196,6 +197,14 @@ def main() -> None:
                 f"{feat['peak_rss_mib']:,.0f} MiB",
             )
         )
+        for epoch in script_json("bench_taste.py", ["--scale", "1.0"], clone, env, log):
+            rows.append(
+                (
+                    f"{epoch['model']}, one epoch at scale 1.0",
+                    f"{epoch['epoch_s']:.0f} s ({epoch['train_rows'] / 1e6:.1f}M training rows)",
+                    f"{epoch['peak_rss_mib']:,.0f} MiB",
+                )
+            )
     if not args.skip_gnn:
         gnn = script_json("bench_gnn.py", [], clone, env, log)
         rows.append(

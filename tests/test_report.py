@@ -221,3 +221,74 @@ def test_readme_block_is_replaced_and_the_rest_kept(metrics: Path, tmp_path: Pat
     with pytest.raises(ValueError, match="no results block"):
         update_readme(readme, metrics, figures)
     assert readme.read_text() == "no markers\n"
+
+
+def test_the_debiasing_section_and_its_claim(metrics: Path, tmp_path: Path) -> None:
+    share = {"estimate": 0.61, "ci95": [0.4, 0.8]}
+    write(
+        metrics,
+        "debias_gnn_h64.json",
+        {
+            "model": "gnn_h64",
+            "correction": "structural",
+            "reference_c": -1.2,
+            "share_of_gain_kept": share,
+            "share_of_gain_kept_within_user": share,
+            "corr_skip": {
+                level: {"raw": 0.8, "structural": 0.86, "fitted": 0.84, "true": 0.9}
+                for level in ("across_users", "within_user")
+            },
+        },
+    )
+    corr = {
+        level: {
+            h: {"raw": 0.8, "structural": 0.86, "fitted": 0.84, "true": 0.9}
+            for h in ("complete", "long", "rewatch", "negative")
+        }
+        for level in ("across_users", "within_user")
+    }
+    shares = {
+        level: {
+            c: {h: share for h in ("complete", "long", "rewatch", "negative")}
+            for c in ("structural", "fitted")
+        }
+        for level in corr
+    }
+    groups = [
+        {
+            "group": "high_active",
+            "signal": s,
+            "users": 12,
+            "rate": 0.2,
+            "ci95_low": 0.18,
+            "ci95_high": 0.22,
+            "head": "negative",
+        }
+        for s in ("raw", "structural")
+    ]
+    write(
+        metrics,
+        "details/debias_gnn_h64.json",
+        {
+            "correlation": corr,
+            "share_of_gain": shares,
+            "by_group": groups,
+            "fitted_coefficients": {
+                "intercept": 0.1,
+                "c_s": 0.83,
+                "index": -0.9,
+                "log_position": 0.1,
+            },
+        },
+    )
+    text = build_report(metrics, tmp_path / "reports", tmp_path / "r.md", tmp_path, "gnn_h64")
+    assert "## Engagement signals at a common selectivity (value model gnn_h64)" in text
+    assert (
+        "| across users | negative | 0.8000 | 0.8600 | 0.8400 | 0.9000 | 0.61 [0.400, 0.800] |"
+        in text
+    )
+    assert "slope on the estimated c_s: 0.830" in text
+    assert "| high_active | structural | 12 | 0.2000 | [0.180, 0.220] |" in text
+    assert "| 0.61 [0.400, 0.800]; corr 0.800 -> 0.860 | corr 0.900 with the true c_s |" in text
+    # the taste model leads by default and has no debiasing run: no section, no claim
+    assert "Engagement signals" not in build_report(metrics, tmp_path, tmp_path / "s.md", tmp_path)

@@ -33,6 +33,7 @@ SECTIONS = (
     "value_model",
     "head_weights",
     "causal",
+    "debias",
 )
 
 
@@ -44,6 +45,9 @@ SCHEDULES = ("cosine", "constant")
 # head-weight estimators of kuairec_utils.weights.estimators.ESTIMATORS (not imported, as above)
 GRAPH_MODELS = ("gcn",)
 ESTIMATORS = ("plain", "rank_logit", "selection")
+
+# kuairec_utils.debias.correct.CORRECTIONS (not imported, as above)
+CORRECTIONS = ("structural", "fitted")
 
 # kuairec_utils.weights.selection.JACKKNIFE_MIN_FEED (not imported: checking the parameters needs no
 # scipy; a test keeps the two equal)
@@ -173,6 +177,13 @@ def check_causal(section: Mapping[str, Any]) -> None:
     _int_at_least(section, "causal", "n_boot", 2)
 
 
+def check_debias(section: Mapping[str, Any]) -> None:
+    """The values of 07_debias (the params section, or the notebook's parameters)."""
+    _choice(section, "debias", "correction", CORRECTIONS)
+    _int_at_least(section, "debias", "min_session_length", 2)
+    _int_at_least(section, "debias", "n_boot", 2)
+
+
 def section_values(namespace: Mapping[str, Any], section: str) -> dict[str, Any]:
     """The values a notebook holds (its parameters, in ``namespace``) for the keys of
     params.yaml's ``section``: what the notebook checks with that section's check."""
@@ -254,6 +265,9 @@ def check_params(params: Mapping[str, Any]) -> None:
 
     check_head_weights(_section(params, "head_weights"))
     check_causal(_section(params, "causal"))
+    debias = _section(params, "debias")
+    _known(debias, "debias", {"correction", "min_session_length", "n_boot"})
+    check_debias(debias)
 
 
 def check_value_model(section: Mapping[str, Any], gnn_sizes: list[int], taste_hidden: int) -> None:

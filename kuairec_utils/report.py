@@ -334,6 +334,10 @@ def _share(share: dict[str, Any] | None) -> str:
     return f"{share['estimate']:.2f} {_interval(share['ci95'])}"
 
 
+MIN_GAIN = 0.01  # a share of the true selectivity's gain is shown where the gain is at least this
+CORRECTIONS = ("structural", "fitted")
+
+
 def debias_section(metrics: Path, model: str) -> list[str]:
     """07 on ``model``: each signal's correlation with the latent preference at both levels
     (simulated data), each correction's share of the true selectivity's gain, the rates by
@@ -345,18 +349,20 @@ def debias_section(metrics: Path, model: str) -> list[str]:
     correlation, shares = details.get("correlation"), details.get("share_of_gain", {})
     if correlation:
         signals = ["raw", "structural", "fitted", "true"]
-        rows = [
-            [level.replace("_", " "), head, *(correlation[level][head].get(s) for s in signals)]
-            + [_share(shares[level][c][head]) for c in ("structural", "fitted")]
-            for level in ("across_users", "within_user")
-            for head in HEADS
-        ]
+        rows = []
+        for level in ("across_users", "within_user"):
+            for head in HEADS:
+                corr = correlation[level][head]
+                gain = abs(corr["true"] - corr["raw"]) >= MIN_GAIN
+                kept = [_share(shares[level][c][head]) if gain else "-" for c in CORRECTIONS]
+                rows.append([level.replace("_", " "), head, *(corr[s] for s in signals), *kept])
         header = ["level", "head", *signals, "structural keeps", "fitted keeps"]
         lines += [
             "Correlation with the mean latent preference of what was shown (each head oriented "
             "so that tracking it is positive); *true*: the structural correction with the "
             "simulator's selectivity; *keeps*: the share of its gain over *raw*, with a "
-            "bootstrap interval over users.",
+            f"bootstrap interval over users (-: the true selectivity moves the correlation by "
+            f"less than {MIN_GAIN}, no gain to keep).",
             "",
             *_table(header, rows),
             "",

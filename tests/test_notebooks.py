@@ -422,6 +422,49 @@ def test_06_causal_notebook(head_weights: dict, causal: Path) -> None:
     assert (causal / "figures" / f"06_causal_{DOWNSTREAM}.png").stat().st_size > 10_000
 
 
+@pytest.fixture(scope="module")
+def debias(head_weights: dict, causal: Path) -> Path:
+    """07_debias run once on the tiny data set (after 06): its output folder."""
+    out = causal.parent / "debias"
+    run_notebook(
+        "07_debias.ipynb",
+        out,
+        **{k: head_weights[k] for k in ("interim_dir", "raw_dir", "models_dir", "metrics_dir")},
+        figures_dir=str(out / "figures"),
+        model=DOWNSTREAM,
+        min_session_length=5,
+        n_boot=20,
+    )
+    return out
+
+
+def test_07_debias_notebook(head_weights: dict, debias: Path) -> None:
+    metrics = Path(head_weights["metrics_dir"])
+    record = json.loads((metrics / f"debias_{DOWNSTREAM}.json").read_text())
+    details = json.loads((metrics / "details" / f"debias_{DOWNSTREAM}.json").read_text())
+    assert record["correction"] == "structural" and np.isfinite(record["reference_c"])
+    for key in ("share_of_gain_kept", "share_of_gain_kept_within_user"):
+        share = record[key]
+        assert np.isfinite(share["estimate"]), key
+        assert share["ci95"][0] <= share["ci95"][1], key
+    corr = details["correlation"]
+    for level in ("across_users", "within_user"):
+        for head in ("complete", "long", "rewatch", "negative"):
+            assert set(corr[level][head]) == {"raw", "structural", "fitted", "true"}
+    # on the tiny data the true selectivity already helps the skip signal across users
+    skip = record["corr_skip"]["across_users"]
+    assert skip["true"] > skip["raw"] > 0
+    assert set(details["share_of_gain"]["across_users"]) == {"structural", "fitted"}
+    assert details["fitted_coefficients"]["c_s"] > 0  # a more selective session skips more
+    # the debiased skip rates vary less across users than the raw ones
+    spread = record["skip_rate_sd_across_users"]
+    assert spread["true"] < spread["raw"]
+    groups = pd.DataFrame(details["by_group"])
+    assert set(groups["signal"]) == {"raw", "structural"}
+    assert (groups["ci95_low"] <= groups["ci95_high"]).all() and (groups["users"] > 0).all()
+    assert (debias / "figures" / f"07_debias_{DOWNSTREAM}.png").stat().st_size > 10_000
+
+
 def test_06_scores_with_the_selection_estimate_or_names_its_absence(
     head_weights: dict, trained: Path, tmp_path: Path
 ) -> None:
@@ -527,13 +570,19 @@ TRUTH_ONLY = {  # each metrics file (headline and details): the keys the truth a
     ),
     f"causal_{DOWNSTREAM}.json": ("effect_true",),
     f"details/causal_{DOWNSTREAM}.json": ("evaluation",),
+    f"debias_{DOWNSTREAM}.json": (
+        "share_of_gain_kept",
+        "corr_skip",
+        "skip_rate_sd_across_users.true",
+    ),
+    f"details/debias_{DOWNSTREAM}.json": ("correlation", "share_of_gain"),
 }
 
 
-def test_05_and_06_estimate_the_same_without_the_ground_truth(
-    head_weights: dict, causal: Path, tmp_path: Path
+def test_05_06_and_07_estimate_the_same_without_the_ground_truth(
+    head_weights: dict, causal: Path, debias: Path, tmp_path: Path
 ) -> None:
-    """Estimators never read the truth: 05 and 06 run afresh on the same release without its
+    """Estimators never read the truth: 05, 06 and 07 run afresh on the same release without its
     ground_truth/ folder write every estimate of the run with it, bit for bit, and lack only
     the evaluation against the truth."""
     from kuairec_utils.metrics import leaves
@@ -555,6 +604,15 @@ def test_05_and_06_estimate_the_same_without_the_ground_truth(
         figures_dir=str(tmp_path / "figures"),
         model=DOWNSTREAM,
         n_boot=3,
+    )
+    run_notebook(
+        "07_debias.ipynb",
+        tmp_path / "07",
+        **{k: common[k] for k in ("interim_dir", "raw_dir", "models_dir", "metrics_dir")},
+        figures_dir=str(tmp_path / "figures"),
+        model=DOWNSTREAM,
+        min_session_length=5,
+        n_boot=20,
     )
     for name, evaluation in TRUTH_ONLY.items():
         with_truth = dict(

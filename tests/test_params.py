@@ -54,6 +54,9 @@ def test_the_project_params_are_valid(params: dict) -> None:
         ("causal", "estimator", "selektion", "causal.estimator"),
         ("causal", "prior_sd", 0.0, "causal.prior_sd"),
         ("causal", "quality_offset", "yes", "causal.quality_offset"),
+        ("debias", "correction", "linear", "debias.correction"),
+        ("debias", "min_session_length", 1, "debias.min_session_length"),
+        ("debias", "n_boot", "many", "debias.n_boot"),
         ("features", "onehot_min_share", 0.7, "features.onehot_min_share"),
     ],
 )

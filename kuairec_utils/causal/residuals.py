@@ -118,6 +118,21 @@ def split_candidates(valid: np.ndarray, k: np.ndarray, seed: int) -> tuple[np.nd
     return shown & valid | (others & half), shown & valid | (others & ~half)
 
 
+def shown_rows(
+    interactions: pd.DataFrame, session_ids: np.ndarray, probs: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every shown video in (session, position) order, with ``slot`` (its place in the
+    session's feed) and ``x`` (its engagement index, from ``probs`` (S, C, heads) of the
+    sessions ``session_ids``, the feed in slots 0..K_s-1), and the number of its session in
+    ``session_ids``."""
+    rows = interactions.sort_values(["session_id", "position"], kind="stable")
+    rows = rows.assign(slot=rows.groupby("session_id").cumcount().to_numpy())
+    index_of = pd.Series(np.arange(len(session_ids)), index=session_ids)
+    row_session = index_of.loc[rows["session_id"].to_numpy()].to_numpy()
+    rows["x"] = engagement_index(probs[row_session, rows["slot"].to_numpy()])
+    return rows, row_session
+
+
 def engagement_index(probs: np.ndarray) -> np.ndarray:
     """The value model's engagement index of a video on the threshold model's scale:
     ``logit(1 - p_negative)``, the log-odds of not skipping (HEADS order in ``probs``)."""

@@ -10,7 +10,7 @@ only the first factor moves. Two corrections give the session's skip rate at its
 reference selectivity (``SkipShift``):
 
 - ``structural_shift``: the threshold model taken at its word. The session's skip rate (with
-  half a skip of smoothing) moves on the logit scale by exactly ``c_ref - c_s``.
+  one pseudo-video at the pooled rate) moves on the logit scale by exactly ``c_ref - c_s``.
 - ``fitted_shift``: a model of each shown video's skip given the value model's engagement index,
   the position and the session's estimated ``c_s`` (a logistic regression, its slope on ``c_s``
   free), evaluated once at ``c_s`` and once at ``c_ref``. An estimated ``c_s`` is noisy, and the
@@ -35,10 +35,12 @@ CORRECTIONS: tuple[str, ...] = ("structural", "fitted")
 
 @dataclass
 class SkipShift:
-    """Each session's skip rate as modelled at its own selectivity and at the reference."""
+    """Each session's skip rate as modelled at its own selectivity and at the reference, and
+    (structural) its observed rate: the debiased skip scores then average to ``reference``."""
 
     own: np.ndarray  # (S,)
     reference: np.ndarray  # (S,)
+    observed: np.ndarray | None = None  # (S,)
 
 
 def session_counts(session_index: np.ndarray, skip: np.ndarray, n_sessions: int) -> np.ndarray:
@@ -59,15 +61,19 @@ def reference_selectivity(c: np.ndarray, n_shown: np.ndarray) -> float:
 
 
 def structural_shift(counts: np.ndarray, c: np.ndarray, reference: float) -> SkipShift:
-    """The session's skip rate ``(skips + 0.5) / (n + 1)`` moved by ``c_ref - c_s`` on the logit
-    scale: under ``P(skip) = sigmoid(c_s - m)`` the log-odds of a skip are additive in the
-    selectivity, whatever the videos' utilities. A session with no skip, or only skips, stays
-    finite through the smoothing."""
+    """The session's skip rate moved by ``c_ref - c_s`` on the logit scale: under ``P(skip) =
+    sigmoid(c_s - m)`` the log-odds of a skip are additive in the selectivity, whatever the
+    videos' utilities. The rate is smoothed by one pseudo-video at the pooled skip rate
+    (``(skips + p) / (n + 1)``), so a session with no skip, or only skips, stays finite while a
+    short session keeps the population's level rather than a half (a prior at 0.5 would lift
+    every short session's logit far above a pooled rate near 0.1)."""
     n, skips = counts[:, 0], counts[:, 1]
     if (n <= 0).any():
         raise ValueError("a session without a shown video")
-    own = (skips + 0.5) / (n + 1.0)
-    return SkipShift(own, expit(logit(own) + (reference - np.asarray(c, np.float64))))
+    pooled = skips.sum() / n.sum()
+    own = np.clip((skips + pooled) / (n + 1.0), 1e-9, 1 - 1e-9)  # finite if none or all skip
+    moved = expit(logit(own) + (reference - np.asarray(c, np.float64)))
+    return SkipShift(own, moved, observed=skips / n)
 
 
 def _logistic_fit(z: np.ndarray, y: np.ndarray, max_iter: int = 50) -> np.ndarray:
@@ -116,14 +122,17 @@ def fitted_shift(
 
 def debiased_rows(labels: np.ndarray, session_index: np.ndarray, shift: SkipShift) -> np.ndarray:
     """(n, heads) scores at the reference selectivity, in ``HEADS`` order: the skip label plus the
-    session's change of skip rate; every other head's label times the session's ratio of
-    not-skipping rates (``P(head | not skipped)`` does not depend on the selectivity)."""
+    session's change of skip rate (from the observed rate where the shift has one, so a
+    session's scores average to its rate at the reference, inside [0, 1]); every other head's
+    label times the session's ratio of not-skipping rates (``P(head | not skipped)`` does not
+    depend on the selectivity)."""
     out = np.asarray(labels, dtype=np.float64).copy()
     s = np.asarray(session_index, dtype=np.int64)
     ratio = (1.0 - shift.reference) / (1.0 - shift.own)
+    start = shift.own if shift.observed is None else shift.observed
     for h in range(out.shape[1]):
         if h == SKIP:
-            out[:, h] += (shift.reference - shift.own)[s]
+            out[:, h] += (shift.reference - start)[s]
         else:
             out[:, h] *= ratio[s]
     return out

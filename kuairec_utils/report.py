@@ -328,68 +328,6 @@ def causal_section(metrics: Path, model: str) -> list[str]:
     return [*lines, *_truth_effect_lines(details), ""]
 
 
-def _share(share: dict[str, Any] | None) -> str:
-    if not share:
-        return ""
-    return f"{share['estimate']:.2f} {_interval(share['ci95'])}"
-
-
-MIN_GAIN = 0.01  # a share of the true selectivity's gain is shown where the gain is at least this
-CORRECTIONS = ("structural", "fitted")
-
-
-def debias_section(metrics: Path, model: str) -> list[str]:
-    """07 on ``model``: each signal's correlation with the latent preference at both levels
-    (simulated data), each correction's share of the true selectivity's gain, the rates by
-    user group."""
-    record, details = _pair_of(metrics, f"debias_{model}.json")
-    if record is None:
-        return []
-    lines = [f"## Engagement signals at a common selectivity (value model {model})", ""]
-    correlation, shares = details.get("correlation"), details.get("share_of_gain", {})
-    if correlation:
-        signals = ["raw", "structural", "fitted", "true"]
-        rows = []
-        for level in ("across_users", "within_user"):
-            for head in HEADS:
-                corr = correlation[level][head]
-                gain = abs(corr["true"] - corr["raw"]) >= MIN_GAIN
-                kept = [_share(shares[level][c][head]) if gain else "-" for c in CORRECTIONS]
-                rows.append([level.replace("_", " "), head, *(corr[s] for s in signals), *kept])
-        header = ["level", "head", *signals, "structural keeps", "fitted keeps"]
-        lines += [
-            "Correlation with the mean latent preference of what was shown (each head oriented "
-            "so that tracking it is positive); *true*: the structural correction with the "
-            "simulator's selectivity; *keeps*: the share of its gain over *raw*, with a "
-            f"bootstrap interval over users (-: the true selectivity moves the correlation by "
-            f"less than {MIN_GAIN}, no gain to keep).",
-            "",
-            *_table(header, rows),
-            "",
-        ]
-    fitted = details.get("fitted_coefficients", {})
-    if fitted:
-        lines.append(
-            f"The fitted correction's slope on the estimated c_s: {_fmt(fitted['c_s'], 3)} (the "
-            f"structural one takes 1). Headline correction: {record['correction']}."
-        )
-    by_group = details.get("by_group") or []
-    skips = [g for g in by_group if g["head"] == "negative"]
-    if skips:
-        rows = [
-            [
-                g["group"],
-                g["signal"],
-                g["users"],
-                g["rate"],
-                _interval([g["ci95_low"], g["ci95_high"]]),
-            ]
-            for g in skips
-        ]
-        lines += ["", *_table(["user group", "signal", "users", "quick-skip rate", "95% CI"], rows)]
-    return [*lines, ""]
-
-
 def _vector(w: dict[str, float]) -> str:
     return "(" + ", ".join(f"{w[h]:.2f}" for h in HEADS) + ")"
 
@@ -522,19 +460,10 @@ def headline_rows(metrics: Path, model: str | None = None) -> list[list[object]]
                 f"{causal['effect_true']:g}" if "effect_true" in causal else "",
             ]
         )
-    debias = _read(metrics / f"debias_{model}.json") if model else None
-    if debias and "share_of_gain_kept" in debias:
-        corr = debias["corr_skip"]["across_users"]
-        rows.append(
-            [
-                "debiased engagement reflects preference (users' quick-skip rates, share of "
-                "the true selectivity's gain kept)",
-                "proposed, not done",
-                f"{_share(debias['share_of_gain_kept'])}; corr {corr['raw']:.3f} -> "
-                f"{corr[debias['correction']]:.3f}",
-                f"corr {corr['true']:.3f} with the true c_s",
-            ]
-        )
+    if model:  # 07's claim (imported here: kuairec_utils.debias.report reads this module)
+        from kuairec_utils.debias.report import debias_claim
+
+        rows += debias_claim(metrics, model)
     return rows
 
 
@@ -576,6 +505,8 @@ def build_report(
         lines += section(metrics)
     if model:
         lines += [*weights_section(metrics, model), *causal_section(metrics, model)]
+        from kuairec_utils.debias.report import debias_section  # (as in headline_rows)
+
         lines += debias_section(metrics, model)
     lines += ["## Notebooks and figures", ""]
     here = page.resolve().parent

@@ -120,10 +120,19 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_dvc_repro_runs_every_stage_then_nothing(repo: Path) -> None:
     first = run(repo, "dvc", "repro")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
-    for stage in stages.values():
+    # every stage ran (foreach stages once per item), and every output it locked is there
+    locked = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    declared = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    for name, stage in declared.items():
+        items = stage.get("foreach")
+        if items:  # ${section.key} of the repository's params.yaml
+            section, key = items.strip("${}").split(".")
+            items = yaml.safe_load((repo / "params.yaml").read_text())[section][key]
+        names = [f"{name}@{item}" for item in items] if items else [name]
+        assert all(n in locked for n in names), (name, sorted(locked))
+    for name, stage in locked.items():
         for out in stage.get("outs", []):
-            assert (repo / (out if isinstance(out, str) else next(iter(out)))).exists(), out
+            assert (repo / out["path"]).exists(), (name, out["path"])
     executed = json.loads((repo / "reports/notebooks/00_simulator.ipynb").read_text())
     assert any(c.get("outputs") for c in executed["cells"])  # executed, not copied
     assert (repo / "data/raw/ground_truth/truth.json").exists()

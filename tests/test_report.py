@@ -281,7 +281,9 @@ def test_the_debiasing_section_and_its_claim(metrics: Path, tmp_path: Path) -> N
             },
         },
     )
-    text = build_report(metrics, tmp_path / "reports", tmp_path / "r.md", tmp_path, "gnn_h64")
+    text = build_report(
+        metrics, tmp_path / "reports", tmp_path / "docs/results.md", tmp_path, "gnn_h64"
+    )
     assert "## Engagement signals at a common selectivity (value model gnn_h64)" in text
     assert (
         "| across users | negative | 0.8000 | 0.8600 | 0.8400 | 0.9000 | 0.61 [0.400, 0.800] |"
@@ -291,4 +293,6 @@ def test_the_debiasing_section_and_its_claim(metrics: Path, tmp_path: Path) -> N
     assert "| high_active | structural | 12 | 0.2000 | [0.180, 0.220] |" in text
     assert "| 0.61 [0.400, 0.800]; corr 0.800 -> 0.860 | corr 0.900 with the true c_s |" in text
     # the taste model leads by default and has no debiasing run: no section, no claim
-    assert "Engagement signals" not in build_report(metrics, tmp_path, tmp_path / "s.md", tmp_path)
+    assert "Engagement signals" not in build_report(
+        metrics, tmp_path, tmp_path / "docs/results.md", tmp_path
+    )

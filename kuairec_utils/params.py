@@ -33,6 +33,7 @@ SECTIONS = (
     "value_model",
     "head_weights",
     "causal",
+    "claims",
     "debias",
 )
 
@@ -46,8 +47,10 @@ SCHEDULES = ("cosine", "constant")
 GRAPH_MODELS = ("gcn",)
 ESTIMATORS = ("plain", "rank_logit", "selection")
 
-# kuairec_utils.debias.correct.CORRECTIONS (not imported, as above)
+# kuairec_utils.debias.correct.CORRECTIONS and kuairec_utils.debias.run.SELECTIVITIES (not
+# imported, as above)
 CORRECTIONS = ("structural", "fitted")
+SELECTIVITIES = ("cross_fitted", "in_sample")
 
 # kuairec_utils.weights.selection.JACKKNIFE_MIN_FEED (not imported: checking the parameters needs no
 # scipy; a test keeps the two equal)
@@ -180,6 +183,8 @@ def check_causal(section: Mapping[str, Any]) -> None:
 def check_debias(section: Mapping[str, Any]) -> None:
     """The values of 07_debias (the params section, or the notebook's parameters)."""
     _choice(section, "debias", "correction", CORRECTIONS)
+    _choice(section, "debias", "selectivity", SELECTIVITIES)
+    _in_range(section, "debias", "prior_sd", lambda v: v > 0, "must be a positive number")
     _int_at_least(section, "debias", "min_session_length", 2)
     _int_at_least(section, "debias", "n_boot", 2)
 
@@ -258,22 +263,45 @@ def check_params(params: Mapping[str, Any]) -> None:
     taste = _section(params, "taste")
     _known(taste, "taste", training | {"hidden", "n_layers", "tag_encoding", *TASTE_SWITCHES})
     check_taste(taste)
+    value_model = _section(params, "value_model")
+    check_value_model(value_model, sizes, taste["hidden"])
     ablation = _section(params, "ablation")
     _known(ablation, "ablation", {"n_seeds"})
     _int_at_least(ablation, "ablation", "n_seeds", 1)
-    check_value_model(_section(params, "value_model"), sizes, taste["hidden"])
+    if ablation["n_seeds"] > len(value_model["seeds"]):
+        raise ParamError(
+            f"params ablation.n_seeds = {ablation['n_seeds']}: the ablation reuses the taste "
+            f"model's runs, so at most the {len(value_model['seeds'])} value_model.seeds"
+        )
+    claims = _section(params, "claims")
+    _known(claims, "claims", {"w_tolerance", "effect_tolerance"})
+    for name in ("w_tolerance", "effect_tolerance"):
+        _in_range(claims, "claims", name, lambda v: v > 0, "must be a positive number")
 
     check_head_weights(_section(params, "head_weights"))
     check_causal(_section(params, "causal"))
     debias = _section(params, "debias")
-    _known(debias, "debias", {"correction", "min_session_length", "n_boot"})
+    _known(
+        debias, "debias", {"correction", "selectivity", "prior_sd", "min_session_length", "n_boot"}
+    )
     check_debias(debias)
 
 
 def check_value_model(section: Mapping[str, Any], gnn_sizes: list[int], taste_hidden: int) -> None:
-    """``value_model.downstream`` names trained value models, each once; ``headline`` is
-    ``best`` or one of them."""
-    _known(section, "value_model", {"downstream", "headline"})
+    """``value_model.seeds`` lists distinct non-negative integers; ``downstream`` names
+    trained value models, each once; ``headline`` is ``best`` or one of them."""
+    _known(section, "value_model", {"seeds", "downstream", "headline"})
+    seeds = section.get("seeds")
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(_is_int(v) and v >= 0 for v in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
+        raise ParamError(
+            f"params value_model.seeds = {seeds!r}: must be a non-empty list of distinct "
+            "integers of at least 0"
+        )
     trained = [f"gnn_h{h}" for h in gnn_sizes] + [f"taste_h{taste_hidden}"]
     downstream = section.get("downstream")
     if (

@@ -517,3 +517,12 @@ def test_scoring_queries_in_chunks_gives_the_bits_of_one_call(
     assert np.array_equal(chunked, whole)
     with pytest.raises(ValueError, match="max_rows=250 needs"):
         score_queries(*args, max_rows=250, batch_rows=64)  # without the fitted features
+    # several models (one per value-model seed) on features built once: each one's own bits
+    torch.manual_seed(1)
+    other = GCNValueModel(
+        data.n_users, data.n_items, len(data.feature_names), adjacency, hidden=8, mlp_hidden=16
+    ).eval()
+    both = score_queries([model, other], *args[1:], max_rows=250, **kw)
+    alone = score_queries(other, *args[1:], **kw)
+    assert both.shape == (2, len(queries), 4) and not np.array_equal(alone, whole)
+    assert np.array_equal(both[0], whole) and np.array_equal(both[1], alone)

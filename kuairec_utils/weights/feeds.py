@@ -104,40 +104,49 @@ def candidate_table(
 
 
 def score_queries(
-    model: ValueModel,
+    model: ValueModel | Sequence[ValueModel],
     data: Dataset,
     interactions: pd.DataFrame,
     side: SideTables,
     queries: pd.DataFrame,
     feature_cfg: FeatureConfig,
     split_mode: str = "global",
-    h: torch.Tensor | None = None,
+    h: torch.Tensor | Sequence[torch.Tensor | None] | None = None,
     fixed_features: Mapping[str, float] | None = None,
     fitted: FittedFeatures | None = None,
     max_rows: int | None = None,
     batch_rows: int = SCORE_ROWS,
 ) -> np.ndarray:
-    """(n, 4) the GNN's head probabilities of ``queries`` (``features.query_features``: user,
-    video, one of the user's sessions, a time): videos shown as if first in that session.
+    """(n, 4) the value model's head probabilities of ``queries`` (``features.query_features``:
+    user, video, one of the user's sessions, a time): videos shown as if first in that session.
     ``fixed_features`` sets some features to one value for every query (e.g. the user's
     history to its training mean); ``fitted``, the features fitted on ``interactions``, spares
     building every event's features again (the same result).
 
+    ``model`` may be a sequence of models on the same data (e.g. one per value-model seed):
+    the features are then built once and each model scores them; the result is (M, n, 4).
+
     ``max_rows`` (needs ``fitted``) builds the features of at most that many queries at a time,
     rounded down to whole forward passes of ``batch_rows``, so the passes and so the bits are
     those of one call (the small matrix's 4.7M pairs at scale 1.0 took 7 GB at once)."""
+    several = not isinstance(model, ValueModel)
+    models = list(model) if several else [model]
+    if several:
+        h = [None] * len(models) if h is None else list(h)
+    else:
+        h = [h]
     if max_rows is not None and (fitted is None or max_rows < 1):
         raise ValueError(
             f"max_rows={max_rows} needs a positive count and the fitted features (each chunk "
             "fitted alone would encode its own queries differently)"
         )
+    with torch.no_grad():
+        h = [m.propagate() if hm is None else hm for m, hm in zip(models, h, strict=True)]
     if max_rows is not None and len(queries) > max_rows:
         step = max(batch_rows, max_rows // batch_rows * batch_rows)
-        with torch.no_grad():
-            h = model.propagate() if h is None else h
         parts = [
             score_queries(
-                model,
+                models,
                 data,
                 interactions,
                 side,
@@ -151,7 +160,8 @@ def score_queries(
             )
             for a in range(0, len(queries), step)
         ]
-        return np.concatenate(parts)
+        out = np.concatenate(parts, axis=1)
+        return out if several else out[0]
     built = query_features(interactions, queries, side, feature_cfg, split_mode, fitted)
     fixed = dict(fixed_features or {})
     unknown = sorted(set(fixed) - set(data.feature_names))
@@ -167,19 +177,15 @@ def score_queries(
         data.item_ids[item.clip(0, len(data.item_ids) - 1)] != queries["video_id"].to_numpy()
     ).any():
         raise ValueError("queries name videos the model has no node for")
-    out = np.empty((len(queries), len(HEADS)), dtype=np.float32)
+    out = np.empty((len(models), len(queries), len(HEADS)), dtype=np.float32)
     with torch.no_grad():
-        h = model.propagate() if h is None else h
         for a in range(0, len(queries), batch_rows):
             sl = slice(a, a + batch_rows)
-            logits = model.score_edges(
-                h,
-                torch.from_numpy(stack_rows(columns, a, a + batch_rows)),
-                torch.from_numpy(user[sl]),
-                torch.from_numpy(item[sl]),
-            )
-            out[sl] = torch.sigmoid(logits).numpy()
-    return out
+            x = torch.from_numpy(stack_rows(columns, a, a + batch_rows))
+            u, i = torch.from_numpy(user[sl]), torch.from_numpy(item[sl])
+            for m, (one, hm) in enumerate(zip(models, h, strict=True)):
+                out[m, sl] = torch.sigmoid(one.score_edges(hm, x, u, i)).numpy()
+    return out if several else out[0]
 
 
 def stack_rows(columns: Sequence[np.ndarray], lo: int, hi: int, block: int = 4096) -> np.ndarray:
@@ -199,7 +205,7 @@ def stack_rows(columns: Sequence[np.ndarray], lo: int, hi: int, block: int = 409
 
 
 def score_candidates(
-    model: ValueModel,
+    model: ValueModel | Sequence[ValueModel],
     data: Dataset,
     interactions: pd.DataFrame,
     side: SideTables,
@@ -215,14 +221,17 @@ def score_candidates(
 ) -> np.ndarray:
     """(S, C, 4) predicted head probabilities of every valid candidate at its session's start
     (NaN on padding), in chunks of sessions of at most ``max_rows`` candidates
-    (``fixed_features``: see ``score_queries``).
+    (``fixed_features``: see ``score_queries``). A sequence of models (one per value-model
+    seed) scores each chunk's features, built once: (M, S, C, 4).
 
     The features' encoders and scalers are fitted once, on ``interactions`` as 02 fits them
     (``fitted``, or here when it is not given), and each chunk builds only its own users' events
     beside its queries: before, every chunk built the features of every event again (at scale
     1.0, 33 chunks of the 10.4M events' features).
     """
-    probs = np.full((*items.shape, len(HEADS)), np.nan, dtype=np.float32)
+    several = not isinstance(model, ValueModel)
+    models = list(model) if several else [model]
+    probs = np.full((len(models), *items.shape, len(HEADS)), np.nan, dtype=np.float32)
     if fitted is None:
         fitted = build_features(interactions, side, feature_cfg, split_mode=split_mode).fitted
     counts = valid.sum(axis=1)
@@ -230,7 +239,7 @@ def score_candidates(
     cuts = np.searchsorted(bounds, np.arange(0, bounds[-1], max_rows), side="right") - 1
     edges = np.unique(np.r_[cuts, len(sessions)])
     with torch.no_grad():
-        h = model.propagate()
+        h = [m.propagate() for m in models]
     for lo, hi in tqdm(list(zip(edges[:-1], edges[1:], strict=True)), disable=not progress):
         rows, slots = np.nonzero(valid[lo:hi])
         part = sessions.iloc[lo:hi]
@@ -242,8 +251,8 @@ def score_candidates(
                 "timestamp": part["start"].to_numpy()[rows],
             }
         )
-        probs[lo + rows, slots] = score_queries(
-            model,
+        scored = score_queries(
+            models,
             data,
             interactions,
             side,
@@ -254,7 +263,8 @@ def score_candidates(
             fixed_features,
             fitted,
         )
-    return probs
+        probs[:, lo + rows, slots] = scored
+    return probs if several else probs[0]
 
 
 def small_matrix_queries(
@@ -378,3 +388,44 @@ def cached_candidate_probabilities(
     probs = score()
     np.savez(cache, key=key, session_id=session_ids, items=items, valid=valid, probs=probs)
     return probs, False
+
+
+def cached_probabilities_by_seed(
+    caches: Mapping[int, Path],
+    inputs: Mapping[int, Sequence[Path]],
+    settings: Sequence[Any],
+    session_ids: np.ndarray,
+    items: np.ndarray,
+    valid: np.ndarray,
+    score: Callable[[list[int]], np.ndarray],
+) -> list[int]:
+    """``cached_candidate_probabilities`` for one value model per seed: every seed's cache
+    (``caches[seed]``, keyed by ``inputs[seed]`` and ``settings``) that is missing or stale is
+    written from one call ``score(seeds)``, which scores the candidates' features once for all
+    of those seeds ((M, S, C, 4)). Returns the seeds that were read from their cache; each
+    seed's probabilities are then in its cache file (``np.load(cache)["probs"]``)."""
+    keys, stale = {}, []
+    for seed, cache in caches.items():
+        key = hashlib.sha256()
+        for path in inputs[seed]:
+            key.update(Path(path).read_bytes())
+        key.update(json.dumps(list(settings)).encode())
+        keys[seed] = key.hexdigest()
+        cached = np.load(cache) if cache.exists() else None
+        fresh = cached is not None and str(cached["key"]) == keys[seed]
+        if not (fresh and cached["items"].shape == items.shape):
+            stale.append(seed)
+    if stale:
+        probs = score(stale)
+        for seed, p in zip(stale, probs, strict=True):
+            Path(caches[seed]).parent.mkdir(parents=True, exist_ok=True)
+            np.savez(
+                caches[seed],
+                key=keys[seed],
+                session_id=session_ids,
+                items=items,
+                valid=valid,
+                probs=p,
+            )
+        del probs
+    return [s for s in caches if s not in stale]

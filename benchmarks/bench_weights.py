@@ -1,6 +1,6 @@
 """Speed of head-weight estimation on the default data set (after ``make repro``).
 
-Reads the cached candidates of the ``head_weights`` stage (``models/head_weights/<model>/candidates.npz``)
+Reads the cached candidates of the ``head_weights`` stage (``models/head_weights/<model>/seed_<seed>/candidates.npz``)
 and the GNN's item embeddings, and prints: the size of the problem, the time of one evaluation
 of the hard top-K objective (median of 10; target: well under a second), the time of one
 rank-logit fit and of its one-step bootstrap (100 replicates)::
@@ -26,15 +26,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=Path, default=MODELS_DIR)
     parser.add_argument("--model", default="gnn_h64")
+    parser.add_argument("--seed", type=int, default=20200705, help="the value-model seed")
     args = parser.parse_args(argv)
-    cache = args.models / "head_weights" / args.model / "candidates.npz"
+    run = f"seed_{args.seed}"
+    cache = args.models / "head_weights" / args.model / run / "candidates.npz"
     if not cache.exists():
         print(f"{cache} is missing: run `make repro` first")
         return 1
     data = np.load(cache)
     items, valid, probs = data["items"], data["valid"], data["probs"]
-    emb = np.load(args.models / args.model / "embeddings.npz")["item"]
-    feeds = pd.read_parquet(args.models / "head_weights" / args.model / "feeds.parquet")
+    emb = np.load(args.models / args.model / run / "embeddings.npz")["item"]
+    feeds = pd.read_parquet(args.models / "head_weights" / args.model / run / "feeds.parquet")
     shown_per_session = feeds.groupby("session_id")["observed"].sum()
     k = shown_per_session.loc[data["session_id"]].to_numpy()
     shown = (np.arange(items.shape[1])[None, :] < k[:, None]) & valid

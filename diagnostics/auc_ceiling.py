@@ -106,11 +106,10 @@ def ceilings(
     warm = dict(zip(ids, np.split(warm_all, bounds), strict=True))
     test = data.splits["test"]
     y, cold = test.y.numpy(), ~warm["test"]
-    mlp = pd.read_parquet(models / "edge_mlp" / "predictions_test.parquet")
+    first = sorted((models / "edge_mlp").glob("seed_*"))[0]  # a trained edge MLP
+    mlp = pd.read_parquet(first / "predictions_test.parquet")
     if not np.array_equal(mlp["raw_row"].to_numpy(), test.raw_row):
-        raise ValueError(
-            f"{models}/edge_mlp/predictions_test.parquet does not match the test split"
-        )
+        raise ValueError(f"{first}/predictions_test.parquet does not match the test split")
     p_mlp = mlp[[f"p_{h}" for h in HEADS]].to_numpy()
 
     print("training the edge MLP with the learnable latents ...", flush=True)

@@ -179,11 +179,16 @@ def measurements(
     of each simulation's fit."""
     interactions = pd.read_parquet(interim_dir / "interactions.parquet")
     sessions = session_feeds(interactions)
-    frame = pd.read_parquet(models_dir / "causal" / model / "sessions.parquet")
+    causal = json.loads((metrics_dir / f"causal_{model}.json").read_text())
+    run = f"seed_{causal['seeds'][0]}"  # the first value-model seed's run
+    frame = pd.read_parquet(models_dir / "causal" / model / run / "sessions.parquet")
     if not np.array_equal(frame["session_id"], sessions["session_id"]):
-        raise ValueError(f"models/causal/{model}/sessions.parquet is not of these interactions")
-    cache = np.load(models_dir / "head_weights" / model / "candidates.npz")
+        raise ValueError(
+            f"models/causal/{model}/{run}/sessions.parquet is not of these interactions"
+        )
+    cache = np.load(models_dir / "head_weights" / model / run / "candidates.npz")
     record = json.loads((metrics_dir / "details" / f"causal_{model}.json").read_text())
+    record = record["runs"][str(causal["seeds"][0])]
     w = np.array([record["w"][h] for h in HEADS])  # the w* 06 scored the feeds with
     truth_dir = raw_dir / GROUND_TRUTH_SUBDIR
     if sigma is None:
@@ -217,9 +222,9 @@ def measurements(
         "projection on the feed's statistics (fitted on the truth)": "projected",
         f"simulation-calibrated (noise sd {sigma:g}, GNN scores as the platform's)": "simulated",
     }
-    weights = json.loads((metrics_dir / f"weights_{model}.json").read_text())["estimators"]
     details = json.loads((metrics_dir / "details" / f"weights_{model}.json").read_text())
-    details = details["estimators"]
+    weights = details["runs"][str(causal["seeds"][0])]["estimators"]
+    details = details["runs"][str(causal["seeds"][0])]["details"]
     if "w" in weights.get("selection", {}):
         w_sel = np.array([weights["selection"]["w"][h] for h in HEADS])
         sigma_sel = float(details["selection"]["noise_sd"])

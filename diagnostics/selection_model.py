@@ -219,13 +219,14 @@ def main(argv: list[str] | None = None) -> int:
 
     interactions = pd.read_parquet(interim / "interactions.parquet")
     sessions = session_feeds(interactions)
-    cache = np.load(models / "head_weights" / args.model / "candidates.npz")
+    record = json.loads((metrics / f"weights_{args.model}.json").read_text())
+    run = f"seed_{record['seeds'][0]}"  # the first value-model seed's candidates
+    cache = np.load(models / "head_weights" / args.model / run / "candidates.npz")
     if not np.array_equal(cache["session_id"], sessions["session_id"]):
         raise ValueError(
-            f"models/head_weights/{args.model}/candidates.npz is not of these interactions"
+            f"models/head_weights/{args.model}/{run}/candidates.npz is not of these interactions"
         )
-    record = json.loads((metrics / f"weights_{args.model}.json").read_text())
-    item_ids = np.load(models / record["model"] / "embeddings.npz")["video_id"]
+    item_ids = np.load(models / record["model"] / run / "embeddings.npz")["video_id"]
     w_true = record.get("w_true")
     w_true = None if w_true is None else np.array([w_true[h] for h in HEADS])
     lo, hi = args.k_range

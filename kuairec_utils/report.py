@@ -46,9 +46,11 @@ def _table(header: list[str], rows: list[list[object]]) -> list[str]:
     return lines
 
 
-def _auc_row(name: str, auc: dict[str, float], oracle: dict | None) -> list[object]:
+def _auc_row(
+    name: str, auc: dict[str, float], oracle: dict | None, sd: float | None = None
+) -> list[object]:
     gap = auc["mean"] - oracle["test_auc"]["mean"] if oracle else None
-    return [name, *(auc[h] for h in (*HEADS, "mean")), gap]
+    return [name, *(auc[h] for h in (*HEADS, "mean")), sd, gap]
 
 
 def auc_section(metrics: Path) -> list[str]:
@@ -60,9 +62,10 @@ def auc_section(metrics: Path) -> list[str]:
         oracle = None  # real data: the stage writes the file, but there is no truth
     for path in sorted(metrics.glob("auc_*.json")):
         record = _read(path)
-        if record is None or record["model"].startswith("oracle"):
+        if record is None or "model" not in record or record["model"].startswith("oracle"):
             continue
-        rows.append(_auc_row(record["model"], record["test_auc"], oracle))
+        sd = (record.get("test_auc_sd") or {}).get("mean")
+        rows.append(_auc_row(record["model"], record["test_auc"], oracle, sd))
     no_shock = _read(metrics / "auc_oracle_no_shock.json")
     if oracle:
         rows.append(_auc_row("oracle (true probabilities)", oracle["test_auc"], oracle))
@@ -74,9 +77,49 @@ def auc_section(metrics: Path) -> list[str]:
             user_mean = no_shock["user_mean_c"]["test_auc"]
             rows.append(_auc_row(f"{name}, c_s at the user's mean", user_mean, oracle))
     for name, auc in STUDY_AUC.items():
-        rows.append([f"{name} (study, real KuaiRec)", *(auc[h] for h in (*HEADS, "mean")), None])
-    header = ["model", *HEADS, "mean", "gap to oracle"]
-    return ["## Value models: test AUC", "", *_table(header, rows), "", *_collapse_lines(metrics)]
+        rows.append(
+            [f"{name} (study, real KuaiRec)", *(auc[h] for h in (*HEADS, "mean")), None, None]
+        )
+    header = ["model", *HEADS, "mean", "sd over seeds", "gap to oracle"]
+    seeds = (_read(metrics / "auc_edge_mlp.json") or {}).get("seeds", [])
+    lines = [
+        "## Value models: test AUC",
+        "",
+        f"Each model's mean over its {len(seeds)} value-model seeds; the sd of its mean AUC "
+        "across the seeds beside it.",
+        "",
+        *_table(header, rows),
+        "",
+    ]
+    return [*lines, *_comparison_lines(metrics), *_collapse_lines(metrics)]
+
+
+def _comparison_lines(metrics: Path) -> list[str]:
+    """Each model against the reference (04_gnn_vs_oracle): the pooled difference of mean test
+    AUC, its spread across seeds and within run, the combined interval and the verdict."""
+    record = _read(metrics / "auc_comparisons.json")
+    if not record:
+        return []
+    rows = []
+    for name, c in record["models"].items():
+        d = c["difference"]
+        poster = None
+        if name in STUDY_AUC and record["reference"] in STUDY_AUC:
+            poster = STUDY_AUC[name]["mean"] - STUDY_AUC[record["reference"]]["mean"]
+        rows.append(
+            [name, poster, d["mean"], d["sd_seeds"], d["se_within"], _interval(d["ci95"], 4)]
+            + [c["verdict"]]
+        )
+    header = ["model", "the poster", "difference", "sd over seeds", "se within run"]
+    header += ["combined 95% CI", f"beats {record['reference']}"]
+    return [
+        f"Each model's mean test AUC minus {record['reference']}'s, on the same test rows: each "
+        "seed's difference with a standard error clustered by user, pooled over the seeds by "
+        "Rubin's rules (docs/design.md section 10).",
+        "",
+        *_table(header, rows),
+        "",
+    ]
 
 
 def _collapse_lines(metrics: Path) -> list[str]:
@@ -110,10 +153,10 @@ def _collapse_lines(metrics: Path) -> list[str]:
     return [*lines, ""] if lines else []
 
 
-def ablation_section(metrics: Path) -> list[str]:
-    """04's ablation of the taste model: each variant's mean AUCs over seeds and the paired
-    difference from the edge MLP trained the same way."""
-    record = _read(metrics / "ablation.json")
+def ablation_section(supplementary: Path | None) -> list[str]:
+    """04's ablation of the taste model (supplementary: ``make ablation``): each variant's mean
+    AUCs over seeds and the paired difference from the edge MLP trained the same way."""
+    record = _read(supplementary / "ablation.json") if supplementary else None
     if record is None:
         return []
     scores = [
@@ -132,7 +175,7 @@ def ablation_section(metrics: Path) -> list[str]:
         rows.append(row)
     seeds = record["seeds"]
     return [
-        "## What each part of the taste model buys",
+        "## What each part of the taste model buys (supplementary: `make ablation`)",
         "",
         f"Mean AUC over the four heads, mean over {len(seeds)} seed(s); in brackets the paired "
         "difference from the edge MLP trained the same way on the same seed (± its sd over seeds).",
@@ -147,23 +190,36 @@ def _pair_of(metrics: Path, name: str) -> tuple[dict[str, Any] | None, dict[str,
     return _read(metrics / name), _read(metrics / "details" / name) or {}
 
 
-def _interval(ci: list[float] | None) -> str:
-    return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+def _interval(ci: list[float] | None, digits: int = 3) -> str:
+    return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else ""
 
 
 def weights_table(record: dict[str, Any]) -> list[str]:
-    """One row per head: the study's w*, each estimator's w and 95% interval, w_true."""
+    """One row per head: the study's w*, each estimator's w (mean over the seeds, ± their sd)
+    and combined 95% interval, w_true; then each estimator's verdict."""
     estimators = {n: e for n, e in record["estimators"].items() if "w" in e}
     header = ["head", "study w*"]
     for name in estimators:
-        header += [f"w ({name})", f"95% CI ({name})"]
+        header += [f"w ({name}) ± seeds' sd", f"combined 95% CI ({name})"]
     rows = []
     for head in HEADS:
         row: list[object] = [head, STUDY_W[head]]
         for estimate in estimators.values():
-            row += [estimate["w"][head], _interval(estimate.get("ci95", {}).get(head))]
+            sd = (estimate.get("sd_seeds") or {}).get(head)
+            spread = f" ± {sd:.3f}" if sd is not None else ""
+            row += [f"{estimate['w'][head]:.3f}{spread}", _interval(estimate["ci95"][head])]
         rows.append([*row, record.get("w_true", {}).get(head)])
-    return _table([*header, "w_true"], rows)
+    lines = _table([*header, "w_true"], rows)
+    verdicts = {n: e["verdict"] for n, e in estimators.items() if "verdict" in e}
+    if verdicts:
+        lines += [
+            "",
+            f"Recovers w_true (every head's combined interval covers it and lies within "
+            f"{record.get('w_tolerance')} of it): "
+            + "; ".join(f"{n} {v}" for n, v in verdicts.items())
+            + ".",
+        ]
+    return lines
 
 
 def _selection_line(selection: dict[str, Any], w_true: dict[str, float] | None) -> str:
@@ -191,8 +247,13 @@ def _truth_lines(record: dict[str, Any], details: dict[str, Any]) -> list[str]:
         n: e["max_abs_error"] for n, e in record["estimators"].items() if "max_abs_error" in e
     }
     if errors:
-        text = ", ".join(f"{n} {v:.3f}" for n, v in errors.items())
-        lines.append(f"Max |w - w_true|: {text}.")
+        text = ", ".join(
+            f"{n} {v['mean']:.3f} {_interval(v['ci95'])} (per seed "
+            + ", ".join(f"{x:.3f}" for x in v["per_seed"])
+            + ")"
+            for n, v in errors.items()
+        )
+        lines.append(f"Max |w - w_true|, mean over the seeds [combined 95% CI]: {text}.")
     agreement = details.get("ranking_agreement_true_probabilities")
     if agreement:
         names = [n for n in agreement if n.endswith("(GNN)") or n.endswith(" only")]
@@ -230,102 +291,18 @@ def weights_section(metrics: Path, model: str) -> list[str]:
     if record is None:
         return []
     lines = [f"## Head weights (value model {model})", "", *weights_table(record), ""]
-    plain = details.get("estimators", {}).get("plain", {})
+    first = details.get("runs", {}).get(str(record.get("seeds", [None])[0]), {})
+    plain = first.get("details", {}).get("plain", {})
     text = f"{record['n_sessions']:,} sessions"
     if "objective" in plain:
-        text += f"; the study's objective {plain['objective']:.6g} at w*"
+        text += f"; the study's objective {plain['objective']:.6g} at w* (first seed)"
     if "feed_overlap" in details:
         text += f"; the simulated feed at w* shares {details['feed_overlap']:.1%} of the observed"
     lines.append(text + ".")
-    selection = details.get("estimators", {}).get("selection", {})
+    selection = first.get("details", {}).get("selection", {})
     if "w" in record["estimators"].get("selection", {}):
         lines.append(_selection_line(selection, record.get("w_true")))
     return [*lines, *_truth_lines(record, details), ""]
-
-
-def causal_rows(record: dict[str, Any], details: dict[str, Any]) -> list[list[object]]:
-    """The effect of r(s-1): naive and instrumented (bootstrap), the placebo, then the
-    robustness variants (clustered standard errors)."""
-    iv = record["effect_iv"]
-    rows: list[list[object]] = [
-        [
-            "r(s-1), naive",
-            record["effect"],
-            record["se"],
-            str([round(v, 3) for v in record["ci95"]]),
-        ],
-        ["r(s-1), instrumented", iv["effect"], iv["se"], str([round(v, 3) for v in iv["ci95"]])],
-        ["r(s+1), placebo", record["placebo"]["effect"], record["placebo"]["se"], ""],
-    ]
-    kinds = [("effect", "se", "r(s-1), naive"), ("effect_iv", "se_iv", "r(s-1), instrumented")]
-    kinds.append(("placebo", "placebo_se", "r(s+1), placebo"))
-    for key, what in (
-        ("feed_index_held", "the feed's mean index held"),
-        ("candidates_held", "the candidates' scores held"),
-    ):
-        held = details.get(key) or {}
-        rows += [[f"{label}, {what}", held[e], held[s], ""] for e, s, label in kinds if e in held]
-    variant = details.get("selectivity_variant")
-    if variant:  # the other c_s (skips alone, or with the watch-depth offset)
-        rows += [
-            [f"{label}, {variant['c_s']}", variant[e], variant[s], ""] for e, s, label in kinds[:2]
-        ]
-    return rows
-
-
-def _truth_effect_lines(details: dict[str, Any]) -> list[str]:
-    """06's evaluation in a few lines: the regression with the true residual, the diagnosis."""
-    evaluation = details.get("evaluation", {})
-    truth, lines = evaluation.get("with_the_truth", {}), []
-    for name, fit in truth.items():
-        placebo = f", placebo {_fmt(fit['placebo'])}" if "placebo" in fit else ""
-        lines.append(f"- {name}: {_fmt(fit['effect'])} (se {_fmt(fit['se'])}){placebo}")
-    if lines:
-        lines.insert(0, "With the simulator's true residual in place of the measured one:")
-        lines.append("")
-    diagnosis = evaluation.get("diagnosis")
-    if diagnosis:
-        lines.append(
-            "Within a user, the measured residual correlates "
-            f"{_fmt(diagnosis['corr_residual_true_within_user'], 3)} with the true one; the true "
-            f"c_s on the measured r(s-1) gives {_fmt(diagnosis['true c_s on measured r(s-1)']['effect'])}"
-            ", and the estimated c_s's error moves with the measured r(s-1) by "
-            f"{_fmt(diagnosis['error of estimated c_s on measured r(s-1)']['effect'])}."
-        )
-    observable = evaluation.get("observable_part")
-    if observable:
-        lines.append(
-            f"The feed's statistics explain {observable['within_r2']:.1%} of the true residual's "
-            "within-user variance; with their projection (fitted on the truth) for r(s-1), the "
-            f"true c_s gives {_fmt(observable['true c_s on projected r(s-1)']['effect'])}, the "
-            f"estimated c_s {_fmt(observable['estimated c_s on projected r(s-1)']['effect'])}."
-        )
-    return lines
-
-
-def causal_section(metrics: Path, model: str) -> list[str]:
-    record, details = _pair_of(metrics, f"causal_{model}.json")
-    if record is None:
-        return []
-    lines = [
-        f"## Does a worse feed raise the next session's selectivity? (value model {model})",
-        "",
-    ]
-    lines += _table(
-        ["treatment", "effect", "se", "95% CI (bootstrap)"], causal_rows(record, details)
-    )
-    lines += ["", f"{record['n_sessions']:,} sessions with a previous session."]
-    depth = details.get("watch_depth")
-    if depth and record.get("quality_offset") == "watch":
-        lines.append(
-            "Each c_s adds the feed's quality offset that the watch depth of its unskipped videos "
-            f"shows (log watch_ratio rises by {_fmt(depth['slopes']['x'], 3)} per unit of the "
-            f"index within a session; offsets' sd {_fmt(depth['offset_sd'], 2)} on the "
-            "threshold's scale)."
-        )
-    if "effect_true" in record:
-        lines += [f"The simulator's true effect: {record['effect_true']}.", ""]
-    return [*lines, *_truth_effect_lines(details), ""]
 
 
 def _vector(w: dict[str, float]) -> str:
@@ -357,33 +334,31 @@ def _covered(estimate: dict[str, Any], w_true: dict[str, float]) -> str:
 
 
 def downstream_section(metrics: Path) -> list[str]:
-    """05 and 06 on each value model side by side: the selection estimator's w, its error and
-    interval coverage, the measured residual's within-user correlation with the true one, and
-    the causal estimates."""
+    """05 and 06 on each value model side by side, each figure its mean over the seeds with
+    the combined interval: the two estimators' largest errors, the selection model's coverage
+    of w_true, the measured residual's within-user correlation with the true one (first seed),
+    and the effects."""
     rows = []
     for model in downstream_models(metrics):
-        weights, causal = (
-            _read(metrics / f"weights_{model}.json"),
-            _read(metrics / f"causal_{model}.json"),
-        )
+        weights = _read(metrics / f"weights_{model}.json") or {}
+        causal = _read(metrics / f"causal_{model}.json") or {}
         auc = _read(metrics / f"auc_{model}.json") or {}
-        selection = weights["estimators"].get("selection", {})
-        w_true = weights.get("w_true")
+        estimators = weights.get("estimators", {})
+        selection = estimators.get("selection", {})
         details = _read(metrics / "details" / f"causal_{model}.json") or {}
         diagnosis = details.get("evaluation", {}).get("diagnosis", {})
+        error = {n: estimators.get(n, {}).get("max_abs_error") for n in ("selection", "plain")}
         rows.append(
             [
                 model,
                 auc.get("val_auc", {}).get("mean"),
-                _vector(selection["w"]) if "w" in selection else "",
-                selection.get("max_abs_error"),
-                _covered(selection, w_true) if w_true and "w" in selection else "",
-                weights["estimators"].get("plain", {}).get("max_abs_error"),
+                *(f"{e['mean']:.3f} {_interval(e['ci95'])}" if e else "" for e in error.values()),
+                _covered(selection, weights["w_true"]) if "w_true" in weights else "",
                 diagnosis.get("corr_residual_true_within_user"),
-                f"{causal['effect']:.2f} ({causal['se']:.2f})" if causal else "",
-                f"{causal['effect_iv']['effect']:.2f} ({causal['effect_iv']['se']:.2f})"
-                if causal
-                else "",
+                *(
+                    f"{causal[k]['mean']:.2f} {_interval(causal[k]['ci95'], 2)}" if causal else ""
+                    for k in ("effect", "effect_iv", "placebo")
+                ),
             ]
         )
     if not rows:
@@ -391,85 +366,40 @@ def downstream_section(metrics: Path) -> list[str]:
     header = [
         "value model",
         "val AUC",
-        "selection w",
-        "max error",
-        "CIs covering w_true",
+        "selection max error",
         "plain max error",
+        "selection CIs covering w_true",
         "corr(r, true r) within user",
-        "effect, naive (se)",
-        "effect, IV (se)",
+        "effect, naive",
+        "effect, IV",
+        "placebo",
     ]
     return [
         "## Downstream: the head weights and the causal step on each value model",
+        "",
+        "Means over the value-model seeds with combined 95% intervals.",
         "",
         *_table(header, rows),
         "",
     ]
 
 
-def headline_rows(metrics: Path, model: str | None = None) -> list[list[object]]:
-    """The study's three claims, and the taste model beyond it: what the poster found on real
-    KuaiRec, what this repository finds on its data (head weights and the effect: on ``model``,
-    by default the one of ``headline_model``), and (simulated data) the truth."""
-    model = model or headline_model(metrics)
-    aucs = {r["model"]: r["test_auc"] for p in metrics.glob("auc_*.json") if (r := _read(p))}
-    gnns = sorted((m for m in aucs if m.startswith("gnn_h")), key=lambda m: -aucs[m]["mean"])
-    rows: list[list[object]] = []
-    if gnns and "edge_mlp" in aucs:
-        best = gnns[0]
-        studied = [m for m in STUDY_AUC if m.startswith("gnn_h")]
-        study = max(studied, key=lambda m: STUDY_AUC[m]["mean"])  # the poster's best GNN
-        truth = aucs.get("oracle") or {}
-        rows.append(
-            [
-                "the GNN beats the edge MLP (mean test AUC)",
-                f"{study} {STUDY_AUC[study]['mean']:.4f} vs {STUDY_AUC['edge_mlp']['mean']:.4f}",
-                f"{best} {aucs[best]['mean']:.4f} vs {aucs['edge_mlp']['mean']:.4f}",
-                f"oracle {truth['mean']:.4f}" if truth else "",
-            ]
-        )
-        tastes = sorted(
-            (m for m in aucs if m.startswith("taste_h")), key=lambda m: -aucs[m]["mean"]
-        )
-        if tastes:
-            rows.append(
-                [
-                    "beyond the study: a graph model that learns taste beats the edge MLP",
-                    "",
-                    f"{tastes[0]} {aucs[tastes[0]]['mean']:.4f} vs {aucs['edge_mlp']['mean']:.4f}",
-                    f"oracle {truth['mean']:.4f}" if truth else "",
-                ]
-            )
-    weights = _read(metrics / f"weights_{model}.json") if model else None
-    if weights:
-        found = "; ".join(
-            f"{n} {_vector(e['w'])}" for n, e in weights["estimators"].items() if "w" in e
-        )
-        truth = f"w_true {_vector(weights['w_true'])}" if "w_true" in weights else ""
-        claim = f"the feeds reveal the head weights w (on {model})"
-        rows.append([claim, f"w* {_vector(STUDY_W)}", found, truth])
-    causal = _read(metrics / f"causal_{model}.json") if model else None
-    if causal:
-        iv = causal["effect_iv"]
-        rows.append(
-            [
-                "a worse feed makes the next session more selective (effect of r(s-1) on c_s)",
-                "proposed, not estimated",
-                f"naive {causal['effect']:.2f} (se {causal['se']:.2f}); "
-                f"instrumented {iv['effect']:.2f} (se {iv['se']:.2f})",
-                f"{causal['effect_true']:g}" if "effect_true" in causal else "",
-            ]
-        )
-    if model:  # 07's claim (imported here: kuairec_utils.debias.report reads this module)
-        from kuairec_utils.debias.report import debias_claim
+def headline_rows(
+    metrics: Path, model: str | None = None, supplementary: Path | None = None
+) -> list[list[object]]:
+    """The study's claims and the taste model beyond it (``claims.claim_rows``): the head
+    weights, the effect and the debiasing on ``model``, by default ``headline_model``'s."""
+    from kuairec_utils.claims import claim_rows
 
-        rows += debias_claim(metrics, model)
-    return rows
+    return claim_rows(metrics, model or headline_model(metrics), supplementary)
 
 
-def headline_section(metrics: Path, model: str | None) -> list[str]:
-    header = ["claim", "the poster, real KuaiRec", "this repository", "the truth"]
-    rows = headline_rows(metrics, model)
+def headline_section(
+    metrics: Path, model: str | None, supplementary: Path | None = None
+) -> list[str]:
+    from kuairec_utils.claims import HEADER as header
+
+    rows = headline_rows(metrics, model, supplementary)
     return ["## The study's claims at a glance", "", *_table(header, rows), ""] if rows else []
 
 
@@ -491,22 +421,27 @@ def build_report(
     page: str | Path,
     figures_dir: str | Path,
     headline: str = "best",
+    supplementary_dir: str | Path | None = None,
 ) -> str:
     """The results page (markdown, links relative to ``page``): the claims at a glance, the
-    data, the value models and the ablation, the downstream figures on every value model, the
-    head weights and the causal step in full on the headline model (``headline_model``), then
-    the executed notebooks and the figures (those in ``figures_dir``)."""
+    data, the value models and (when it ran, in ``supplementary_dir``) the ablation, the
+    downstream figures on every value model, the head weights and the causal step in full on
+    the headline model (``headline_model``), then the executed notebooks and the figures
+    (those in ``figures_dir``)."""
     metrics, reports, page = Path(metrics_dir), Path(reports_dir), Path(page)
     figures = Path(figures_dir)
+    supplementary = Path(supplementary_dir) if supplementary_dir else None
     model = headline_model(metrics, headline)
     lines = ["# Results", "", "Written by the `report` stage from `metrics/`; do not edit.", ""]
-    lines += headline_section(metrics, model)
-    for section in (data_section, auc_section, ablation_section, downstream_section):
+    lines += headline_section(metrics, model, supplementary)
+    for section in (data_section, auc_section):
         lines += section(metrics)
-    if model:
-        lines += [*weights_section(metrics, model), *causal_section(metrics, model)]
-        from kuairec_utils.debias.report import debias_section  # (as in headline_rows)
+    lines += ablation_section(supplementary) + downstream_section(metrics)
+    if model:  # (imported here: those modules read this one's helpers)
+        from kuairec_utils.causal.report import causal_section
+        from kuairec_utils.debias.report import debias_section
 
+        lines += [*weights_section(metrics, model), *causal_section(metrics, model)]
         lines += debias_section(metrics, model)
     lines += ["## Notebooks and figures", ""]
     here = page.resolve().parent
@@ -534,7 +469,11 @@ def copy_figures(reports_dir: str | Path, figures_dir: str | Path) -> list[str]:
 
 
 def update_readme(
-    readme: str | Path, metrics_dir: str | Path, figures_dir: str | Path, headline: str = "best"
+    readme: str | Path,
+    metrics_dir: str | Path,
+    figures_dir: str | Path,
+    headline: str = "best",
+    supplementary_dir: str | Path | None = None,
 ) -> None:
     """Replace the README's results block with the claims at a glance and the headline model's
     causal figure (from ``figures_dir``). Raises ValueError when the README lacks the two
@@ -544,9 +483,11 @@ def update_readme(
     start, end = text.find(README_START), text.find(README_END)
     if start < 0 or end < start:
         raise ValueError(f"{readme}: no results block ({README_START!r} ... {README_END!r})")
-    header = ["claim", "the poster, real KuaiRec", "this repository", "the truth"]
+    from kuairec_utils.claims import HEADER as header
+
     model = headline_model(Path(metrics_dir), headline)
-    lines = [*_table(header, headline_rows(Path(metrics_dir), model)), ""]
+    supplementary = Path(supplementary_dir) if supplementary_dir else None
+    lines = [*_table(header, headline_rows(Path(metrics_dir), model, supplementary)), ""]
     relative = Path(os.path.relpath(figures.resolve(), readme.resolve().parent))
     shown = [f for f in [README_FIGURE.format(model=model)] if model and (figures / f).exists()]
     lines += [f"![{Path(name).stem}]({(relative / name).as_posix()})" for name in shown]
@@ -562,17 +503,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figures", default="docs/figures", help="where the figures are copied")
     parser.add_argument("--readme", help="also update this README's results block")
     parser.add_argument(
+        "--supplementary", help="the supplementary stages' metrics (shown when they ran)"
+    )
+    parser.add_argument(
         "--headline", default="best", help="the value model leading (best: by validation AUC)"
     )
     args = parser.parse_args(argv)
     out = Path(args.page)
     copy_figures(args.reports, args.figures)
-    text = build_report(args.metrics, args.reports, out, args.figures, args.headline)
+    text = build_report(
+        args.metrics, args.reports, out, args.figures, args.headline, args.supplementary
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(f"wrote {out}")
     if args.readme:
-        update_readme(args.readme, args.metrics, args.figures, args.headline)
+        update_readme(args.readme, args.metrics, args.figures, args.headline, args.supplementary)
         print(f"updated the results block of {args.readme}")
     return 0
 

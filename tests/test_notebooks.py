@@ -103,8 +103,13 @@ def test_02_features_notebook(tiny_sim: Path, tmp_path: Path) -> None:
     assert (tmp_path / "figures" / "02_features.png").stat().st_size > 10_000
 
 
-SMALL_TRAINING = {"epochs": 2, "batch_size": 4096, "patience": 1, "device": "cpu"}
+SEEDS = [20200705, 20200706]  # two value-model seeds: every figure is pooled over them
+SMALL_TRAINING = {"epochs": 2, "batch_size": 4096, "patience": 1, "device": "cpu", "seeds": SEEDS}
 DOWNSTREAM = "taste_h8"  # the value model 05 and 06 run on in these tests
+
+
+def seed_dir(trained: Path, name: str, seed: int = SEEDS[0]) -> Path:
+    return trained / "models" / name / f"seed_{seed}"
 
 
 @pytest.fixture(scope="module")
@@ -148,13 +153,21 @@ def test_03_baselines_and_04_gnn_notebooks(trained: Path) -> None:
         assert record["model"] == name
         assert set(record["test_auc"]) == {"complete", "long", "rewatch", "negative", "mean"}
         assert 0.5 < record["test_auc"]["mean"] <= 1.0, record  # beats chance
-    for name in ("logreg", "edge_mlp", "gnn_h8"):
-        for split in ("val", "test"):
-            assert (trained / "models" / name / f"predictions_{split}.parquet").exists()
-    history = pd.read_csv(trained / "models" / "gnn_h8" / "history.csv")
+    for name in ("logreg", "edge_mlp", "gnn_h8"):  # every seed trained, and the mean over them
+        record = json.loads((trained / "metrics" / f"auc_{name}.json").read_text())
+        runs = json.loads((trained / "metrics" / "details" / f"{name}.json").read_text())["runs"]
+        assert record["seeds"] == SEEDS and list(runs) == [str(s) for s in SEEDS]
+        per_seed = [runs[str(s)]["test_auc"]["mean"] for s in SEEDS]
+        assert per_seed[0] != per_seed[1]  # the seeds train different models
+        assert record["test_auc"]["mean"] == pytest.approx(np.mean(per_seed), rel=1e-5)
+        assert record["test_auc_sd"]["mean"] == pytest.approx(np.std(per_seed, ddof=1), abs=2e-6)
+        for seed in SEEDS:
+            for split in ("val", "test"):
+                assert (seed_dir(trained, name, seed) / f"predictions_{split}.parquet").exists()
+    history = pd.read_csv(seed_dir(trained, "gnn_h8") / "history.csv")
     assert "seconds" not in history.columns  # a rerun writes the same bytes (no wall times)
     assert history["val_auc_mean"].notna().all() and history["epoch"].is_monotonic_increasing
-    embeddings = np.load(trained / "models" / "gnn_h8" / "embeddings.npz")
+    embeddings = np.load(seed_dir(trained, "gnn_h8") / "embeddings.npz")
     assert embeddings["user"].shape[1] == 8 and len(embeddings["item"]) == len(
         embeddings["video_id"]
     )
@@ -171,7 +184,7 @@ def test_04_taste_notebook(trained: Path) -> None:
     assert record["model"] == "taste_h8" and 0.5 < record["test_auc"]["mean"] <= 1.0
     for rows in ("test_auc_warm", "test_auc_cold"):  # both kinds of test rows on the tiny data
         assert 0.5 < record[rows]["mean"] <= 1.0, rows
-    config = json.loads((trained / "models" / "taste_h8" / "config.json").read_text())
+    config = json.loads((seed_dir(trained, "taste_h8") / "config.json").read_text())
     assert config["arch"] == "taste" and config["settings"]["n_tags"] > 1
     details = json.loads((trained / "metrics" / "details" / "taste_h8.json").read_text())
     users = details["representation"]["users"]
@@ -181,13 +194,16 @@ def test_04_taste_notebook(trained: Path) -> None:
     assert probe["warm_items"] > 0.2  # videos start from their tags, which carry their taste
 
 
-def test_04_taste_ablation_notebook(tiny_sim: Path, tiny_processed: Path, tmp_path: Path) -> None:
+def test_04_taste_ablation_notebook(
+    trained: Path, tiny_sim: Path, tiny_processed: Path, tmp_path: Path
+) -> None:
     run_notebook(
         "04_taste_ablation.ipynb",
         tmp_path,
         processed_dir=str(tiny_processed),
         raw_dir=str(tiny_sim),
         metrics_dir=str(tmp_path / "metrics"),
+        study_metrics_dir=str(trained / "metrics"),  # the taste stage's runs, reused
         n_seeds=2,
         hidden=8,
         mlp_hidden=16,
@@ -195,7 +211,7 @@ def test_04_taste_ablation_notebook(tiny_sim: Path, tiny_processed: Path, tmp_pa
     )
     record = json.loads((tmp_path / "metrics" / "ablation.json").read_text())
     runs = json.loads((tmp_path / "metrics" / "details" / "ablation.json").read_text())["runs"]
-    assert record["seeds"] == [20200705, 20200706]
+    assert record["seeds"] == SEEDS
     assert len(record["variants"]) == 8 and len(runs) == 16
     reference = record["variants"]["edge MLP, same training"]
     assert reference["test_vs_edge_mlp"] == {"mean": 0.0, "sd": 0.0}
@@ -203,6 +219,10 @@ def test_04_taste_ablation_notebook(tiny_sim: Path, tiny_processed: Path, tmp_pa
     by_seed = {r["seed"]: r["test"] for r in runs if r["variant"] == "taste model"}
     assert taste["test"]["mean"] == pytest.approx(sum(by_seed.values()) / 2, abs=1e-6)
     assert len(set(by_seed.values())) == 2  # the seeds train different models
+    # the taste model's rows are the taste stage's own runs, not trained again
+    trained_runs = json.loads((trained / "metrics" / "details" / "taste_h8.json").read_text())
+    for seed in SEEDS:
+        assert by_seed[seed] == trained_runs["runs"][str(seed)]["test_auc"]["mean"]
 
 
 def test_04_gnn_vs_oracle_notebook(
@@ -219,8 +239,27 @@ def test_04_gnn_vs_oracle_notebook(
         reports_dir=str(trained / "reports"),
         figures_dir=str(trained / "figures"),
         models="logreg,edge_mlp,gnn_h8,gnn_h16",
+        seeds=SEEDS,
     )
     table = (trained / "reports" / "auc_table.md").read_text()
+    comparisons = json.loads((trained / "metrics" / "auc_comparisons.json").read_text())
+    per_seed = json.loads((trained / "metrics" / "details" / "auc_comparisons.json").read_text())
+    assert comparisons["reference"] == "edge_mlp" and set(comparisons["models"]) == {
+        "logreg",
+        "gnn_h8",
+        "gnn_h16",
+    }
+    for name, c in comparisons["models"].items():  # each seed's paired difference, pooled
+        runs = per_seed["models"][name]
+        assert list(runs) == [str(s) for s in SEEDS]
+        own = json.loads((trained / "metrics" / f"auc_{name}.json").read_text())["test_auc"]
+        ref = json.loads((trained / "metrics" / "auc_edge_mlp.json").read_text())["test_auc"]
+        assert c["difference"]["mean"] == pytest.approx(own["mean"] - ref["mean"], abs=2e-6)
+        lo, hi = c["difference"]["ci95"]
+        assert lo < c["difference"]["mean"] < hi and c["difference"]["sd_seeds"] > 0
+        assert c["verdict"] == (
+            "holds" if lo > 0 else "does not hold" if hi < 0 else "not distinguishable"
+        )
     for row in ("oracle", "logreg", "gnn_h16", "edge_mlp (study, real KuaiRec)"):
         assert row in table
     no_shock = json.loads((trained / "metrics" / "auc_oracle_no_shock.json").read_text())
@@ -292,6 +331,7 @@ def head_weights(trained: Path, tiny_sim: Path, tiny_interim: Path, tiny_process
         "models_dir": str(trained / "models"),
         "metrics_dir": str(out / "metrics"),
         "model": DOWNSTREAM,
+        "seeds": SEEDS,
         **HEAD_WEIGHTS_SMALL,
     }
     run_notebook("05_head_weights.ipynb", out, **common)
@@ -305,12 +345,26 @@ def test_05_head_weights_notebook(head_weights: dict, trained: Path) -> None:
     heads = ["complete", "long", "rewatch", "negative"]
     assert list(record["estimators"]) == ["plain", "rank_logit", "selection"]
     assert set(record["w_true"]) == set(heads) and record["n_sessions"] > 100
-    for name, estimate in record["estimators"].items():  # w on the L1 sphere, an interval each
-        assert list(estimate["w"]) == heads, name
-        assert sum(abs(v) for v in estimate["w"].values()) == pytest.approx(1.0, abs=1e-5)
-        assert all(estimate["ci95"][h][0] <= estimate["ci95"][h][1] for h in heads), name
-    selection = record["estimators"]["selection"]  # the feeds of at least 10 videos, no repeat
-    more = details["estimators"]["selection"]
+    assert record["seeds"] == SEEDS and list(details["runs"]) == [str(s) for s in SEEDS]
+    runs = {s: details["runs"][str(s)] for s in SEEDS}
+    for name, estimate in record["estimators"].items():  # each head pooled over the seeds
+        per_seed = [runs[s]["estimators"][name] for s in SEEDS]
+        for w in per_seed:  # every seed's w on the L1 sphere, with an interval
+            assert sum(abs(v) for v in w["w"].values()) == pytest.approx(1.0, abs=1e-5)
+            assert all(w["ci95"][h][0] <= w["ci95"][h][1] for h in heads), name
+        for h in heads:
+            values = [w["w"][h] for w in per_seed]
+            assert estimate["w"][h] == pytest.approx(np.mean(values), abs=2e-6), (name, h)
+            assert estimate["sd_seeds"][h] == pytest.approx(np.std(values, ddof=1), abs=2e-6)
+            lo, hi = estimate["ci95"][h]
+            assert lo <= min(values) and max(values) <= hi  # it holds both seeds' estimates
+        errors = [max(abs(w["w"][h] - record["w_true"][h]) for h in heads) for w in per_seed]
+        assert estimate["max_abs_error"]["mean"] == pytest.approx(np.mean(errors), abs=5e-6)
+        covers = all(estimate["covers_w_true"].values())
+        assert estimate["verdict"] in ("holds", "does not hold", "not distinguishable")
+        assert (estimate["verdict"] == "does not hold") == (not covers), name
+    selection = runs[SEEDS[0]]["estimators"]["selection"]  # the feeds of 10+ videos, no repeat
+    more = runs[SEEDS[0]]["details"]["selection"]
     assert more["min_feed"] == 10 and more["n_sessions"] >= 30 and more["converged"]
     assert more["bias_correction"] == "jackknife" and more["splits"] == 2
     assert more["uncorrected"]["w"] != selection["w"] and 0 < more["noise_sd"]
@@ -323,15 +377,16 @@ def test_05_head_weights_notebook(head_weights: dict, trained: Path) -> None:
     # each evaluation against the truth agrees with the estimate it judges
     diagnosis = details["diagnosis_true_probabilities"]
     assert set(diagnosis) == {"plain", "plain_gnn", "rank_logit", "selection"}
-    judged = [(e, details["estimators"][n]) for n, e in record["estimators"].items()]
+    first = runs[SEEDS[0]]
+    judged = [(e, first["details"][n]) for n, e in first["estimators"].items()]
     for estimate, extra in [*judged, *((d, d) for n, d in diagnosis.items() if n != "plain_gnn")]:
         errors = [abs(estimate["w"][h] - record["w_true"][h]) for h in heads]
         assert estimate["max_abs_error"] == pytest.approx(max(errors), abs=5e-6)
         for h, (lo, hi) in estimate.get("ci95", {}).items():
             assert extra["ci_covers_w_true"][h] == (lo <= record["w_true"][h] <= hi), h
-    assert {"plain w", "rank_logit w", "selection w", "study w*"} < set(
-        details["offline_small_matrix"]
-    )
+    offline = details["offline_small_matrix"]
+    assert {"plain w", "rank_logit w", "selection w", "study w*"} < set(offline)
+    assert set(offline["per_seed"]) == {str(s) for s in SEEDS}
     agreement = details["ranking_agreement_true_probabilities"]
     assert 0.5 < agreement["platform_keeps_deterministic_top_k"] <= 1
     # the simulator's w_true is the study's w*: ranked alike; a single head ranks otherwise
@@ -339,17 +394,19 @@ def test_05_head_weights_notebook(head_weights: dict, trained: Path) -> None:
     assert agreement["study w*"] == {"max_abs_error": 0, "spearman": 1, "top_k_overlap": 1}
     for name in ("complete only", "-negative only"):
         assert agreement[name]["spearman"] < 1 and agreement[name]["top_k_overlap"] < 1, name
-    offline = details["offline_small_matrix"]
     assert offline["n_users"] > 5 and offline["k"] == 10
     assert offline["plain w"]["watch_ratio"] > 0
-    feeds = pd.read_parquet(trained / "models" / "head_weights" / DOWNSTREAM / "feeds.parquet")
+    folder = trained / "models" / "head_weights" / DOWNSTREAM
+    feeds = pd.read_parquet(folder / f"seed_{SEEDS[0]}" / "feeds.parquet")
     per_session = feeds.groupby("session_id")[["observed", "simulated"]].sum()
     assert (per_session["observed"] == per_session["simulated"]).all()  # K_s videos each
     assert len(per_session) == record["n_sessions"]
+    probs = [np.load(folder / f"seed_{s}" / "candidates.npz")["probs"] for s in SEEDS]
+    assert probs[0].shape == probs[1].shape and not np.array_equal(probs[0], probs[1])
     # a second run reads the cached candidate probabilities and gives the same metrics
     nb = run_notebook("05_head_weights.ipynb", out / "again", **head_weights)
     printed = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
-    assert "read from the cache" in printed
+    assert f"read from the cache for seeds {SEEDS}" in printed
     assert json.loads((out / "metrics" / f"weights_{DOWNSTREAM}.json").read_text()) == record
 
 
@@ -367,6 +424,7 @@ def causal(head_weights: dict, trained: Path) -> Path:
         figures_dir=str(out / "figures"),
         model=DOWNSTREAM,
         n_boot=3,
+        seeds=SEEDS,
     )
     return out
 
@@ -378,19 +436,33 @@ def test_06_causal_notebook(head_weights: dict, causal: Path) -> None:
     details = json.loads(
         (Path(head_weights["metrics_dir"]) / "details" / f"causal_{DOWNSTREAM}.json").read_text()
     )
-    for key in ("effect", "se", "ci95", "n_sessions", "effect_true", "placebo", "effect_iv"):
+    for key in ("effect", "effect_iv", "placebo", "verdicts", "n_sessions", "effect_true"):
         assert key in record, key
-    assert record["ci95"][0] <= record["ci95"][1] and record["se"] > 0
-    assert np.isfinite(record["effect"]) and np.isfinite(record["placebo"]["effect"])
-    assert record["n_sessions"] > 50
-    held = details["feed_index_held"]  # the variant with the feed's mean index as a control
+    assert record["estimator"] == "selection" and record["seeds"] == SEEDS
+    runs = details["runs"]
+    assert list(runs) == [str(s) for s in SEEDS] and record["n_sessions"] > 50
+    for key in ("effect", "effect_iv", "placebo"):  # each seed's estimate, pooled
+        per_seed = [r[key] if key == "effect" else r[key]["effect"] for r in runs.values()]
+        pooled = record[key]
+        assert pooled["mean"] == pytest.approx(np.mean(per_seed), abs=1e-5), key
+        assert pooled["ci95"][0] < pooled["mean"] < pooled["ci95"][1] and pooled["se"] > 0
+    lo, hi = record["effect"]["ci95"]
+    expected = "holds" if hi < 0 else "does not hold" if lo > 0 else "not distinguishable"
+    assert record["verdicts"]["effect_is_negative"] == expected
+    study = record["study_estimator"]  # the study's estimator's residual, beside
+    assert set(study) == {"effect", "effect_iv", "placebo", "verdicts"}
+    assert study["effect"]["mean"] != record["effect"]["mean"]
+    first = runs[str(SEEDS[0])]
+    assert first["ci95"][0] <= first["ci95"][1] and first["se"] > 0
+    assert np.isfinite(first["effect"]) and np.isfinite(first["placebo"]["effect"])
+    held = first["feed_index_held"]  # the variant with the feed's mean index as a control
     assert all(np.isfinite(held[k]) for k in ("effect", "effect_iv"))
-    assert held["se"] > 0 and held["se_iv"] > 0 and held["effect"] != record["effect"]
+    assert held["se"] > 0 and held["se_iv"] > 0 and held["effect"] != first["effect"]
     # the variant that holds the other candidates' score mean and sd of each residual's session
-    cand = details["candidates_held"]
+    cand = first["candidates_held"]
     assert all(np.isfinite(cand[k]) for k in ("effect", "effect_iv", "placebo"))
     assert min(cand["se"], cand["se_iv"], cand["placebo_se"]) > 0
-    assert cand["effect"] != record["effect"] and cand["placebo"] != record["placebo"]["effect"]
+    assert cand["effect"] != first["effect"] and cand["placebo"] != first["placebo"]["effect"]
     evaluation = details["evaluation"]
     assert "true c_s on measured r(s+1), the candidates' scores held" in evaluation["diagnosis"]
     assert set(evaluation["with_the_truth"]) == {
@@ -403,10 +475,10 @@ def test_06_causal_notebook(head_weights: dict, causal: Path) -> None:
     }
     # the default c_s adds the watch-depth offset; the skips alone are the side variant
     assert record["quality_offset"] == "watch"
-    variant = details["selectivity_variant"]
+    variant = first["selectivity_variant"]
     assert variant["c_s"] == "c_s from the skips alone" and variant["se"] > 0
-    assert np.isfinite(variant["effect"]) and variant["effect"] != record["effect"]
-    assert details["watch_depth"]["scale"] > 0 and details["watch_depth"]["offset_sd"] > 0
+    assert np.isfinite(variant["effect"]) and variant["effect"] != first["effect"]
+    assert first["watch_depth"]["scale"] > 0 and first["watch_depth"]["offset_sd"] > 0
     assert evaluation["corr_c_true"] == evaluation["corr_c_watch_true"]
     # the estimates measure their targets, if noisily: each correlates positively with the truth
     assert evaluation["corr_c_true"] > evaluation["corr_c_skips_true"] > 0
@@ -442,23 +514,34 @@ def test_07_debias_notebook(head_weights: dict, debias: Path) -> None:
     metrics = Path(head_weights["metrics_dir"])
     record = json.loads((metrics / f"debias_{DOWNSTREAM}.json").read_text())
     details = json.loads((metrics / "details" / f"debias_{DOWNSTREAM}.json").read_text())
-    assert record["correction"] == "structural" and np.isfinite(record["reference_c"])
-    for key in ("share_of_gain_kept", "share_of_gain_kept_within_user"):
-        share = record[key]
-        assert np.isfinite(share["estimate"]), key
-        assert share["ci95"][0] <= share["ci95"][1], key
-    corr = details["correlation"]
+    assert (record["correction"], record["selectivity"]) == ("structural", "in_sample")
+    assert record["signal"] == "structural" and np.isfinite(record["reference_c"])
+    assert "share_of_gain_kept" not in json.dumps(record)
+    for level in ("across_users", "within_user"):
+        for measure in ("corr_target", "partial_corr_preference", "corr_true_c"):
+            entry = record["evaluation"][level][measure]
+            diff = entry["difference"]  # paired: the difference of the written estimates
+            assert diff["estimate"] == pytest.approx(entry["corrected"] - entry["raw"], abs=1e-5)
+            assert diff["ci95"][0] <= diff["ci95"][1] and diff["se"] > 0, (level, measure)
+    evaluation = details["evaluation"]
+    signals = {"raw", "structural", "fitted", "structural_cross_fitted", "fitted_cross_fitted"}
     for level in ("across_users", "within_user"):
         for head in ("complete", "long", "rewatch", "negative"):
-            assert set(corr[level][head]) == {"raw", "structural", "fitted", "true"}
-    # on the tiny data the true selectivity already helps the skip signal across users
-    skip = record["corr_skip"]["across_users"]
-    assert skip["true"] > skip["raw"] > 0
-    assert set(details["share_of_gain"]["across_users"]) == {"structural", "fitted"}
-    assert details["fitted_coefficients"]["c_s"] > 0  # a more selective session skips more
+            assert set(evaluation["corr_preference"][level][head]) == signals | {"true"}
+        assert set(evaluation["differences"][level]["corr_target"]) == signals - {"raw"} | {"true"}
+    # on the tiny data debiasing moves the users' quick-skip rates toward their exact target, and
+    # takes out selectivity (the raw rate rises with the true c_s)
+    across = record["evaluation"]["across_users"]
+    assert across["corr_target"]["corrected"] > across["corr_target"]["raw"]
+    assert across["corr_target"]["true"] > across["corr_target"]["raw"]
+    assert across["corr_true_c"]["raw"] > across["corr_true_c"]["corrected"]
+    # 07 reproduced 06's c_s (the watch-depth offset, the index uncentred) before cross-fitting
+    assert details["cross_fit"]["quality_offset"] == "watch"
+    assert details["cross_fit"]["center_index"] == "no"
+    assert details["fitted_coefficients"]["in_sample"]["c_s"] > 0  # more selective, more skips
     # the debiased skip rates vary less across users than the raw ones
-    spread = record["skip_rate_sd_across_users"]
-    assert spread["true"] < spread["raw"]
+    spread = details["skip_rate_sd_across_users"]
+    assert evaluation["skip_rate_sd_across_users"]["true"] < spread["raw"]
     groups = pd.DataFrame(details["by_group"])
     assert set(groups["signal"]) == {"raw", "structural"}
     assert (groups["ci95_low"] <= groups["ci95_high"]).all() and (groups["users"] > 0).all()
@@ -470,13 +553,12 @@ def test_06_scores_with_the_selection_estimate_or_names_its_absence(
 ) -> None:
     """causal.estimator = selection reads 05's selection model; without it, 06 stops at once
     with the reason (and writes no causal file)."""
-    record = json.loads(
-        (Path(head_weights["metrics_dir"]) / f"weights_{DOWNSTREAM}.json").read_text()
-    )
-    del record["estimators"]["selection"]["w"]  # as 05 writes it when too few feeds are long
-    metrics = tmp_path / "metrics"
-    metrics.mkdir()
-    (metrics / f"weights_{DOWNSTREAM}.json").write_text(json.dumps(record))
+    name = f"weights_{DOWNSTREAM}.json"
+    record = json.loads((Path(head_weights["metrics_dir"]) / "details" / name).read_text())
+    del record["runs"][str(SEEDS[0])]["estimators"]["selection"]["w"]  # as 05 writes it when
+    metrics = tmp_path / "metrics"  # too few feeds are long
+    (metrics / "details").mkdir(parents=True)
+    (metrics / "details" / name).write_text(json.dumps(record))
     with pytest.raises(pm.PapermillExecutionError, match="holds no selection estimate"):
         run_notebook(
             "06_causal.ipynb",
@@ -489,6 +571,7 @@ def test_06_scores_with_the_selection_estimate_or_names_its_absence(
             model=DOWNSTREAM,
             estimator="selection",
             n_boot=3,
+            seeds=SEEDS,
         )
     assert not (metrics / f"causal_{DOWNSTREAM}.json").exists()
 
@@ -498,15 +581,12 @@ def test_06_with_the_skips_alone_reports_the_watch_depth_offset_beside(
 ) -> None:
     """causal.quality_offset = none: c_s from the skips alone is the main estimate (the default
     run's side row), and the watch-depth offset is the side row."""
-    default = json.loads(
-        (Path(head_weights["metrics_dir"]) / f"causal_{DOWNSTREAM}.json").read_text()
-    )
-    default |= json.loads(
-        (Path(head_weights["metrics_dir"]) / "details" / f"causal_{DOWNSTREAM}.json").read_text()
-    )
+    details = Path(head_weights["metrics_dir"]) / "details"
+    default = json.loads((details / f"causal_{DOWNSTREAM}.json").read_text())
+    default = default["runs"][str(SEEDS[0])]
     metrics = tmp_path / "metrics"
-    metrics.mkdir()
-    shutil.copy(Path(head_weights["metrics_dir"]) / f"weights_{DOWNSTREAM}.json", metrics)
+    (metrics / "details").mkdir(parents=True)
+    shutil.copy(details / f"weights_{DOWNSTREAM}.json", metrics / "details")
     models = tmp_path / "models"
     shutil.copytree(Path(head_weights["models_dir"]) / "head_weights", models / "head_weights")
     shutil.copytree(Path(head_weights["models_dir"]) / DOWNSTREAM, models / DOWNSTREAM)
@@ -521,10 +601,13 @@ def test_06_with_the_skips_alone_reports_the_watch_depth_offset_beside(
         model=DOWNSTREAM,
         n_boot=3,
         quality_offset="none",
+        seeds=SEEDS,
     )
-    record = json.loads((metrics / f"causal_{DOWNSTREAM}.json").read_text())
-    record |= json.loads((metrics / "details" / f"causal_{DOWNSTREAM}.json").read_text())
-    assert record["quality_offset"] == "none"
+    assert json.loads((metrics / f"causal_{DOWNSTREAM}.json").read_text())["quality_offset"] == (
+        "none"
+    )
+    details = json.loads((metrics / "details" / f"causal_{DOWNSTREAM}.json").read_text())
+    record = details["runs"][str(SEEDS[0])] | {"evaluation": details["evaluation"]}
     assert record["selectivity_variant"]["c_s"] == "c_s with the watch-depth offset"
     # the two runs swap their main and side estimates
     assert record["effect"] == pytest.approx(default["selectivity_variant"]["effect"], rel=2e-6)
@@ -561,21 +644,28 @@ ESTIMATORS = ("plain", "rank_logit", "selection")
 TRUTH_ONLY = {  # each metrics file (headline and details): the keys the truth adds (prefixes)
     f"weights_{DOWNSTREAM}.json": (
         "w_true",
-        *(f"estimators.{n}.max_abs_error" for n in ESTIMATORS),
+        "w_tolerance",
+        *(
+            f"estimators.{n}.{k}"
+            for n in ESTIMATORS
+            for k in ("max_abs_error", "covers", "verdict")
+        ),
     ),
     f"details/weights_{DOWNSTREAM}.json": (
-        *(f"estimators.{n}.ci_covers_w_true" for n in ESTIMATORS),
+        *(f"runs.{s}.estimators.{n}.max_abs_error" for s in SEEDS for n in ESTIMATORS),
+        *(f"runs.{s}.details.{n}.ci_covers_w_true" for s in SEEDS for n in ESTIMATORS),
+        *(f"pooled.{n}.{h}.verdict" for n in ESTIMATORS for h in STUDY_W),
         "diagnosis_true_probabilities",
         "ranking_agreement_true_probabilities",
     ),
-    f"causal_{DOWNSTREAM}.json": ("effect_true",),
-    f"details/causal_{DOWNSTREAM}.json": ("evaluation",),
-    f"debias_{DOWNSTREAM}.json": (
-        "share_of_gain_kept",
-        "corr_skip",
-        "skip_rate_sd_across_users.true",
+    f"causal_{DOWNSTREAM}.json": (
+        "effect_true",
+        "verdicts.effect_recovers",
+        "verdicts.effect_iv_recovers",
     ),
-    f"details/debias_{DOWNSTREAM}.json": ("correlation", "share_of_gain"),
+    f"details/causal_{DOWNSTREAM}.json": ("evaluation",),
+    f"debias_{DOWNSTREAM}.json": ("evaluation",),
+    f"details/debias_{DOWNSTREAM}.json": ("evaluation",),
 }
 
 
@@ -604,6 +694,7 @@ def test_05_06_and_07_estimate_the_same_without_the_ground_truth(
         figures_dir=str(tmp_path / "figures"),
         model=DOWNSTREAM,
         n_boot=3,
+        seeds=SEEDS,
     )
     run_notebook(
         "07_debias.ipynb",

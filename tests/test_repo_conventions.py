@@ -229,11 +229,18 @@ def _module_closure(modules: set[str]) -> set[str]:
     return seen
 
 
+PIPELINES = {"": "dvc.yaml", "supplementary/dvc.yaml:": "supplementary/dvc.yaml"}
+
+
 def _stage_bodies() -> dict[str, dict]:
-    """Each stage of dvc.yaml: a plain stage, or the ``do`` of a foreach stage (one run per item,
-    e.g. per hidden size)."""
-    stages = yaml.safe_load((PROJ_ROOT / "dvc.yaml").read_text())["stages"]
-    return {name: s.get("do", s) for name, s in stages.items()}
+    """Each stage of dvc.yaml and of the supplementary pipeline (whose paths are from the
+    project root, its ``wdir``): a plain stage, or the ``do`` of a foreach stage (one run per
+    item, e.g. per hidden size)."""
+    bodies = {}
+    for prefix, path in PIPELINES.items():
+        stages = yaml.safe_load((PROJ_ROOT / path).read_text())["stages"]
+        bodies |= {prefix + name: s.get("do", s) for name, s in stages.items()}
+    return bodies
 
 
 @pytest.mark.parametrize("name", sorted(_stage_bodies()))

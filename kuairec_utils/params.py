@@ -50,7 +50,7 @@ ESTIMATORS = ("plain", "rank_logit", "selection")
 # kuairec_utils.debias.correct.CORRECTIONS and kuairec_utils.debias.run.SELECTIVITIES (not
 # imported, as above)
 CORRECTIONS = ("structural", "fitted")
-SELECTIVITIES = ("cross_fitted", "in_sample")
+SELECTIVITIES = ("in_sample", "cross_fitted")
 
 # kuairec_utils.weights.selection.JACKKNIFE_MIN_FEED (not imported: checking the parameters needs no
 # scipy; a test keeps the two equal)

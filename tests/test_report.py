@@ -328,36 +328,25 @@ def test_readme_block_is_replaced_and_the_rest_kept(metrics: Path, tmp_path: Pat
 
 
 def test_the_debiasing_section_and_its_claim(metrics: Path, tmp_path: Path) -> None:
-    share = {"estimate": 0.61, "ci95": [0.4, 0.8]}
+    levels = ("across_users", "within_user")
+    measures = ("corr_target", "partial_corr_preference", "corr_true_c")
+    values = {"raw": 0.8, "structural": 0.86, "true": 0.9, "target": 1.0}
+    diff = {"estimate": 0.06, "se": 0.01, "ci95": [0.04, 0.08]}
+    entry = {"raw": 0.8, "corrected": 0.86, "true": 0.9, "target": 1.0}
+    entry["difference"] = diff | {"verdict": "holds"}
     write(
         metrics,
         "debias_gnn_h64.json",
         {
             "model": "gnn_h64",
             "correction": "structural",
+            "selectivity": "in_sample",
+            "signal": "structural",
             "reference_c": -1.2,
-            "share_of_gain_kept": share,
-            "share_of_gain_kept_within_user": share,
-            "corr_skip": {
-                level: {"raw": 0.8, "structural": 0.86, "fitted": 0.84, "true": 0.9}
-                for level in ("across_users", "within_user")
-            },
+            "evaluation": {lv: {m: entry for m in measures} for lv in levels},
         },
     )
-    corr = {
-        level: {
-            h: {"raw": 0.8, "structural": 0.86, "fitted": 0.84, "true": 0.9}
-            for h in ("complete", "long", "rewatch", "negative")
-        }
-        for level in ("across_users", "within_user")
-    }
-    shares = {
-        level: {
-            c: {h: share for h in ("complete", "long", "rewatch", "negative")}
-            for c in ("structural", "fitted")
-        }
-        for level in corr
-    }
+    heads = ("complete", "long", "rewatch", "negative")
     groups = [
         {
             "group": "high_active",
@@ -374,14 +363,17 @@ def test_the_debiasing_section_and_its_claim(metrics: Path, tmp_path: Path) -> N
         metrics,
         "details/debias_gnn_h64.json",
         {
-            "correlation": corr,
-            "share_of_gain": shares,
+            "fitted_coefficients": {"in_sample": {"c_s": 0.83}, "cross_fitted": {"c_s": 0.41}},
             "by_group": groups,
-            "fitted_coefficients": {
-                "intercept": 0.1,
-                "c_s": 0.83,
-                "index": -0.9,
-                "log_position": 0.1,
+            "evaluation": {
+                "measures": {lv: {m: values for m in measures} for lv in levels},
+                "differences": {
+                    lv: {m: {"structural": diff, "true": diff} for m in measures} for lv in levels
+                },
+                "corr_preference": {
+                    lv: {h: {"raw": 0.8, "structural": 0.86, "true": 0.9} for h in heads}
+                    for lv in levels
+                },
             },
         },
     )
@@ -390,12 +382,17 @@ def test_the_debiasing_section_and_its_claim(metrics: Path, tmp_path: Path) -> N
     )
     assert "## Engagement signals at a common selectivity (value model gnn_h64)" in text
     assert (
-        "| across users | negative | 0.8000 | 0.8600 | 0.8400 | 0.9000 | 0.61 [0.400, 0.800] |"
-        in text
-    )
-    assert "slope on the estimated c_s: 0.830" in text
+        "| across users | structural | 0.8600 | +0.060 [0.040, 0.080] | 0.8600 "
+        "| +0.060 [0.040, 0.080] | 0.8600 | +0.060 [0.040, 0.080] |"
+    ) in text
+    assert "| across users | negative | 0.8000 | 0.8600 | 0.9000 |" in text
+    assert "slope on the estimated c_s: in-sample 0.830, cross-fitted 0.410" in text
     assert "| high_active | structural | 12 | 0.2000 | [0.180, 0.220] |" in text
-    assert "| 0.61 [0.400, 0.800]; corr 0.800 -> 0.860 | corr 0.900 with the true c_s |" in text
+    assert (
+        "| structural: target 0.800 -> 0.860 (+0.060 [0.040, 0.080]); partial 0.800 -> 0.860 "
+        "(+0.060 [0.040, 0.080]) | target: holds; partial: holds | true c_s: target 0.900; "
+        "partial 0.900 |"
+    ) in text
     # the taste model leads by default and has no debiasing run: no section, no claim
     assert "Engagement signals" not in build_report(
         metrics, tmp_path, tmp_path / "docs/results.md", tmp_path

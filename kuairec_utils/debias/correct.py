@@ -17,12 +17,15 @@ reference selectivity (``SkipShift``):
   fitted slope shrinks the correction by the share of its spread that predicts the skips.
 
 ``debiased_rows`` turns a shift into one score per shown video and head, whose mean over a
-session (or a user) is the session's (user's) rate at the reference selectivity.
+session (or a user) is the session's (user's) rate at the reference selectivity;
+``corrected_signals`` gives both corrections' scores at once. Its unit may be a session with
+06's ``c_s``, or a session's half with the ``c_s`` fitted on the other half (``crossfit``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.special import expit, logit
@@ -136,3 +139,25 @@ def debiased_rows(labels: np.ndarray, session_index: np.ndarray, shift: SkipShif
         else:
             out[:, h] *= ratio[s]
     return out
+
+
+def corrected_signals(
+    labels: np.ndarray,
+    index: np.ndarray,
+    position: np.ndarray,
+    unit: np.ndarray,
+    c: np.ndarray,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Both corrections' (n, heads) scores (``CORRECTIONS``) for shown videos with labels
+    ``labels`` in units ``unit`` (0..P-1; a session, or a session's half) of selectivity ``c``
+    (P,); also the reference (the mean ``c`` over the shown videos) and the fitted
+    coefficients."""
+    labels = np.asarray(labels, dtype=np.float64)
+    counts = session_counts(unit, labels[:, SKIP], len(c))
+    reference = reference_selectivity(c, counts[:, 0])
+    shifts = {"structural": structural_shift(counts, c, reference)}
+    shifts["fitted"], coefficients = fitted_shift(
+        labels[:, SKIP], index, position, c, unit, reference
+    )
+    signals = {name: debiased_rows(labels, unit, shift) for name, shift in shifts.items()}
+    return signals, {"reference_c": reference, "fitted_coefficients": coefficients}

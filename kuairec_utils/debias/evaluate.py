@@ -1,35 +1,52 @@
-"""How well engagement signals reflect the users' latent preference (simulated data: the
-preference and the true selectivity come from the simulator's truth, read only here), and the
-rates by user group with intervals (any data).
+"""How well engagement signals do what a debiased signal claims (simulated data: the exact
+target, the true selectivity and the latent preference come from the simulator's truth, read
+only by evaluation code), and the rates by user group with intervals (any data).
 
-Two levels, each head's signal oriented so that tracking the preference is a positive
-correlation (the skip's sign flipped):
+Two levels of units:
 
-- across users: the user's mean signal against the mean latent preference of what the user
-  was shown;
-- within user, across sessions: the session's mean signal against its feed's mean preference,
-  both as deviations from the user's mean over the user's sessions of at least ``min_length``
-  videos (pooled over users).
+- across users: one unit per user, the means over the user's shown videos;
+- within user, across sessions: the user's sessions of at least ``min_length`` videos, each
+  session's means as deviations from the user's mean over those sessions (pooled over users).
 
-The bootstrap resamples users (with all their sessions): every correlation, and the share of
-the true selectivity's gain that a correction keeps, ``(r_corrected - r_raw) / (r_true -
-r_raw)``, is recomputed on each replicate from per-user sums.
+Every figure of a level is a function of the units' covariance matrix of a few variables (the
+signals' rates, the exact target, the latent preference, the value model's index, the true
+``c_s``). ``unit_moments`` keeps each user's sums of the units' values and of their outer
+products, so the sample and every bootstrap replicate over users (``bootstrap_weights``: how
+many times each user is drawn, with all its sessions) are weighted sums of the same per-user
+arrays (``covariances``).
+
+The measures of the quick-skip rate (``skip_measures``):
+
+- ``corr_target``: the correlation with the exact target (``target.py``), the rate the same
+  unit would have had at the common true selectivity;
+- ``partial_corr_preference``: the partial correlation with the latent preference given the
+  value model's engagement index, the rate oriented so that tracking the preference is positive
+  (the skip flipped): what the debiased behaviour tells of the preference beyond what the value
+  model already knows;
+- ``corr_true_c``: the correlation of the (unflipped) rate with the true ``c_s``: positive,
+  selectivity left in the rate; negative, over-corrected. The target's own value is its
+  benchmark.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from kuairec_utils.heads import HEADS
 
 ORIENTATION = np.array([-1.0 if h == "negative" else 1.0 for h in HEADS])
 LEVELS: tuple[str, ...] = ("across_users", "within_user")
+MEASURES: tuple[str, ...] = ("corr_target", "partial_corr_preference", "corr_true_c")
+SKIP = HEADS.index("negative")
+# the unit variables besides the signals' rates (columns of ``unit_moments``)
+TARGET, PREFERENCE, INDEX, C_TRUE = "target", "preference", "index", "c_true"
 
 
 def latent_preference(raw_dir: str | Path, user_id: np.ndarray, video_id: np.ndarray) -> np.ndarray:
@@ -52,100 +69,119 @@ def means(values: np.ndarray, index: np.ndarray, size: int) -> np.ndarray:
     return total / np.maximum(np.bincount(index, minlength=size), 1)[:, None]
 
 
+def signal_columns(signals: Mapping[str, np.ndarray], heads: Sequence[str] = HEADS) -> dict:
+    """The rate columns of every signal ((n, heads) scores) for ``unit_moments``, named
+    ``"signal|head"``."""
+    return {f"{name}|{h}": s[:, HEADS.index(h)] for name, s in signals.items() for h in heads}
+
+
 @dataclass
-class LevelSums:
-    """Per-user sums from which every correlation of a level is a ratio of weighted totals:
-    ``sums[name]`` is (U, heads, 5) of (x, y, xx, yy, xy) per head, x the signal and y the
-    preference; ``count`` (U,) the units each user adds (1 across users, 0 within user)."""
+class UnitMoments:
+    """One level's per-user sums: ``first`` (U, k) of the units' values, ``second`` (U, k, k) of
+    their outer products, ``count`` (U,) the units each user adds; ``centred``: the values are
+    deviations from the user's means (within user), so no mean is taken out."""
 
-    sums: dict[str, np.ndarray]
+    names: tuple[str, ...]
+    first: np.ndarray
+    second: np.ndarray
     count: np.ndarray
-    centred: bool  # within user: x and y are already deviations (no mean to take out)
+    centred: bool
+
+    def column(self, name: str) -> int:
+        return self.names.index(name)
 
 
-def level_sums(
-    signals: Mapping[str, np.ndarray],
-    preference: np.ndarray,
+def _per_user_sums(
+    values: np.ndarray, owner: np.ndarray, n_users: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-user sums of the rows of ``values`` (units, k), of their outer products, and the
+    units of each user."""
+    indicator = sparse.csr_matrix(
+        (np.ones(len(owner)), (owner, np.arange(len(owner)))), shape=(n_users, len(owner))
+    )
+    first = np.asarray(indicator @ values)
+    second = np.stack([np.asarray(indicator @ (values * v[:, None])) for v in values.T], 1)
+    return first, second, np.bincount(owner, minlength=n_users).astype(np.float64)
+
+
+def unit_moments(
+    columns: Mapping[str, np.ndarray],
     user_index: np.ndarray,
     session_index: np.ndarray,
     n_users: int,
     min_length: int,
-) -> dict[str, LevelSums]:
-    """The two levels' per-user sums for every signal ((n, heads) scores per shown video)."""
+) -> dict[str, UnitMoments]:
+    """Both levels' per-user sums of the unit means of ``columns`` ((n,) per shown video)."""
+    names = tuple(columns)
+    values = np.column_stack([np.asarray(columns[n], np.float64) for n in names])
     user_index = np.asarray(user_index, dtype=np.int64)
     session_index = np.asarray(session_index, dtype=np.int64)
+    across = _per_user_sums(means(values, user_index, n_users), np.arange(n_users), n_users)
+    out = {"across_users": UnitMoments(names, *across, centred=False)}
+
     n_sessions = int(session_index.max()) + 1
-    orient = ORIENTATION[None, :]
-
-    def moments(x: np.ndarray, y: np.ndarray, owner: np.ndarray) -> np.ndarray:
-        parts = [x, np.broadcast_to(y, x.shape), x * x, np.broadcast_to(y * y, x.shape), x * y]
-        return np.stack(
-            [
-                np.stack(
-                    [
-                        np.bincount(owner, weights=p[:, h], minlength=n_users)
-                        for h in range(x.shape[1])
-                    ],
-                    1,
-                )
-                for p in parts
-            ],
-            2,
-        )
-
-    # across users: one unit per user
-    pref_u = means(preference[:, None], user_index, n_users)
-    across = {
-        name: moments(means(s, user_index, n_users) * orient, pref_u, np.arange(n_users))
-        for name, s in signals.items()
-    }
-    out = {"across_users": LevelSums(across, np.ones(n_users), centred=False)}
-
-    # within user: sessions of at least min_length videos, as deviations from the user's mean
     length = np.bincount(session_index, minlength=n_sessions)
     session_user = np.zeros(n_sessions, dtype=np.int64)
     session_user[session_index] = user_index
     keep = length >= min_length
     owner = session_user[keep]
-    n_kept = np.bincount(owner, minlength=n_users)
-
-    def deviations(values: np.ndarray) -> np.ndarray:
-        per_session = means(values, session_index, n_sessions)[keep]
-        user_mean = (
-            np.stack([np.bincount(owner, weights=v, minlength=n_users) for v in per_session.T], 1)
-            / np.maximum(n_kept, 1)[:, None]
-        )
-        return per_session - user_mean[owner]
-
-    pref_s = deviations(preference[:, None])
-    within = {name: moments(deviations(s) * orient, pref_s, owner) for name, s in signals.items()}
-    out["within_user"] = LevelSums(within, np.zeros(n_users), centred=True)
+    per_session = means(values, session_index, n_sessions)[keep]
+    user_mean = means(per_session, owner, n_users)
+    within = _per_user_sums(per_session - user_mean[owner], owner, n_users)
+    out["within_user"] = UnitMoments(names, *within, centred=True)
     return out
 
 
-def correlations(level: LevelSums, weights: np.ndarray) -> dict[str, np.ndarray]:
-    """Each signal's correlation per head, for every row of ``weights`` (B, U): how many times
-    each user is drawn (a row of ones: the sample itself). Returns (B, heads) per signal."""
-    weights = np.atleast_2d(weights)
-    out = {}
-    for name, s in level.sums.items():
-        t = np.einsum("bu,uhk->bhk", weights, s)
-        if level.centred:
-            cov, vx, vy = t[..., 4], t[..., 2], t[..., 3]
-        else:
-            n = (weights @ level.count)[:, None]
-            mx, my = t[..., 0] / n, t[..., 1] / n
-            cov = t[..., 4] / n - mx * my
-            vx, vy = t[..., 2] / n - mx**2, t[..., 3] / n - my**2
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[name] = cov / np.sqrt(vx * vy)
-    return out
-
-
-def share_of_gain(raw: np.ndarray, corrected: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """The share of the true selectivity's gain in correlation that a correction keeps."""
+def covariances(moments: UnitMoments, weights: np.ndarray) -> np.ndarray:
+    """(B, k, k) the units' covariance matrix for every row of ``weights`` (B, U): how many
+    times each user is drawn (a row of ones: the sample itself)."""
+    weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    n = (weights @ moments.count)[:, None, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (corrected - raw) / (true - raw)
+        second = np.einsum("bu,ukl->bkl", weights, moments.second) / n
+        if moments.centred:
+            return second
+        mean = (weights @ moments.first) / n[:, :, 0]
+        return second - mean[:, :, None] * mean[:, None, :]
+
+
+def correlation_matrix(cov: np.ndarray) -> np.ndarray:
+    """(B, k, k) correlations from covariances (NaN where a variable does not vary)."""
+    sd = np.sqrt(np.einsum("bkk->bk", cov))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return cov / (sd[:, :, None] * sd[:, None, :])
+
+
+def partial_correlation(r: np.ndarray, a: int, b: int, given: int) -> np.ndarray:
+    """(B,) the partial correlation of variables ``a`` and ``b`` given ``given``."""
+    r_ab, r_ag, r_bg = r[:, a, b], r[:, a, given], r[:, b, given]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (r_ab - r_ag * r_bg) / np.sqrt((1 - r_ag**2) * (1 - r_bg**2))
+
+
+def skip_measures(r: np.ndarray, names: Sequence[str], signal: str) -> dict[str, np.ndarray]:
+    """``MEASURES`` of a signal's quick-skip rate (column ``"signal|negative"``, or ``"target"``
+    for the target itself) from correlation matrices ``r`` (B, k, k): (B,) each."""
+    s = names.index(TARGET if signal == TARGET else f"{signal}|negative")
+    at = names.index
+    return {
+        "corr_target": r[:, s, at(TARGET)],  # both rates unflipped: the same as both flipped
+        "partial_corr_preference": ORIENTATION[SKIP]
+        * partial_correlation(r, s, at(PREFERENCE), at(INDEX)),
+        "corr_true_c": r[:, s, at(C_TRUE)],  # unflipped: a rate that rises with c_s is positive
+    }
+
+
+def preference_correlations(
+    r: np.ndarray, names: Sequence[str], signals: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """Each head's correlation with the latent preference per signal, oriented (the skip
+    flipped), from one correlation matrix (the sample's: ``r[0]``)."""
+    p = names.index(PREFERENCE)
+    return {
+        head: {s: float(ORIENTATION[h] * r[0, names.index(f"{s}|{head}"), p]) for s in signals}
+        for h, head in enumerate(HEADS)
+    }
 
 
 def bootstrap_weights(n_users: int, n_boot: int, seed: int) -> np.ndarray:
@@ -161,31 +197,12 @@ def interval(values: np.ndarray) -> list[float]:
         return np.nanquantile(values, [0.025, 0.975], axis=0).tolist()
 
 
-def evaluation_table(
-    sums: Mapping[str, LevelSums], boot: np.ndarray, corrections: tuple[str, ...]
-) -> tuple[pd.DataFrame, dict[str, dict[str, dict]]]:
-    """The correlations of every signal per level and head (a long table), and each
-    correction's share of the true selectivity's gain per level and head with its interval."""
-    rows, shares = [], {}
-    for level, s in sums.items():
-        point = correlations(s, np.ones(len(s.count)))
-        draws = correlations(s, boot)
-        for name in point:
-            for h, head in enumerate(HEADS):
-                rows.append(
-                    {"level": level, "head": head, "signal": name, "corr": point[name][0, h]}
-                )
-        shares[level] = {
-            c: {
-                head: {
-                    "estimate": float(share_of_gain(point["raw"], point[c], point["true"])[0, h]),
-                    "ci95": interval(share_of_gain(draws["raw"], draws[c], draws["true"])[:, h]),
-                }
-                for h, head in enumerate(HEADS)
-            }
-            for c in corrections
-        }
-    return pd.DataFrame(rows), shares
+def difference(point: float, draws: np.ndarray) -> dict[str, float | list[float]]:
+    """A paired difference: its estimate, its bootstrap standard error (the draws' sd) and the
+    95% percentile interval of the draws."""
+    finite = draws[np.isfinite(draws)]
+    se = float(np.std(finite, ddof=1)) if len(finite) > 1 else float("nan")
+    return {"estimate": float(point), "se": se, "ci95": interval(draws)}
 
 
 def group_rates(

@@ -90,7 +90,9 @@ def _against_truth(
 ) -> dict[str, Any]:
     errors = np.abs(w - w_true[None, :])
     worst = errors.argmax(axis=1)  # the head each seed misses most
-    error_se = None if any(se is None for se in ses) else [se[j] for se, j in zip(ses, worst)]
+    error_se = None
+    if all(se is not None for se in ses):
+        error_se = [se[j] for se, j in zip(ses, worst, strict=True)]
     max_error = pool(errors.max(axis=1), error_se)
     verdicts = {
         h: verdict(pooled[h].ci95, "equal", float(w_true[j]), tolerance)

@@ -137,6 +137,7 @@ def check_taste(section: Mapping[str, Any]) -> None:
                 f"params taste.{features} and taste.{free} are both false: the {side} need one"
             )
     _choice(section, "taste", "tag_encoding", ("every", "pooled"))
+    _int_at_least(section, "taste", "max_steps_per_epoch", 1)
     _check_training(section, "taste")
 
 
@@ -253,7 +254,12 @@ def check_params(params: Mapping[str, Any]) -> None:
             raise ParamError(f"params gnn.sizes = {sizes!r}: {size!r} is not a positive integer")
     if len(set(sizes)) != len(sizes):
         raise ParamError(f"params gnn.sizes = {sizes!r}: a size is listed twice")
-    _known(gnn, "gnn", training | {"sizes", "arch", "n_layers", "layer_mix", "edge_input"})
+    _known(
+        gnn,
+        "gnn",
+        training | {"sizes", "arch", "n_layers", "layer_mix", "edge_input", "max_steps_per_epoch"},
+    )
+    _int_at_least(gnn, "gnn", "max_steps_per_epoch", 1)
     _choice(gnn, "gnn", "arch", GRAPH_MODELS)
     _int_at_least(gnn, "gnn", "n_layers", 1)
     _choice(gnn, "gnn", "layer_mix", ("last", "mean"))
@@ -261,7 +267,11 @@ def check_params(params: Mapping[str, Any]) -> None:
     _check_training(gnn, "gnn")
 
     taste = _section(params, "taste")
-    _known(taste, "taste", training | {"hidden", "n_layers", "tag_encoding", *TASTE_SWITCHES})
+    _known(
+        taste,
+        "taste",
+        training | {"hidden", "n_layers", "tag_encoding", "max_steps_per_epoch", *TASTE_SWITCHES},
+    )
     check_taste(taste)
     value_model = _section(params, "value_model")
     check_value_model(value_model, sizes, taste["hidden"])
@@ -290,7 +300,8 @@ def check_params(params: Mapping[str, Any]) -> None:
 def check_value_model(section: Mapping[str, Any], gnn_sizes: list[int], taste_hidden: int) -> None:
     """``value_model.seeds`` lists distinct non-negative integers; ``downstream`` names
     trained value models, each once; ``headline`` is ``best`` or one of them."""
-    _known(section, "value_model", {"seeds", "downstream", "headline"})
+    _known(section, "value_model", {"seeds", "downstream", "downstream_users", "headline"})
+    _int_at_least(section, "value_model", "downstream_users", 1)
     seeds = section.get("seeds")
     if (
         not isinstance(seeds, list)

@@ -217,6 +217,40 @@ def test_fit_sets_the_scheduled_rate_before_every_step(monkeypatch: pytest.Monke
     assert {(c[0], c[1], c[3]) for c in calls} == {(0.01, "cosine", 3 * n_batches)}
 
 
+def test_an_epoch_takes_at_most_max_steps_per_epoch_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On data whose epoch would take more steps, the batch grows (the graph is propagated once
+    per step); below the cap the batch and so the trained model are the plain ones."""
+    from kuairec_utils.models.training import epoch_batch_size
+
+    assert epoch_batch_size(835_194, TrainConfig(batch_size=8192, max_steps_per_epoch=110)) == 8192
+    assert epoch_batch_size(7_000_000, TrainConfig(batch_size=8192, max_steps_per_epoch=110)) == (
+        63_637
+    )
+    assert epoch_batch_size(7_000_000, TrainConfig(batch_size=8192)) == 8192
+    calls = []
+
+    def recording(lr: float, schedule: str, step: int, total_steps: int) -> float:
+        calls.append(total_steps)
+        return scheduled_lr(lr, schedule, step, total_steps)
+
+    monkeypatch.setattr(models, "scheduled_lr", recording)
+    data = synthetic_dataset()
+    n = len(data.splits["train"])
+    capped = TrainConfig(epochs=2, batch_size=64, lr=0.01, device="cpu", max_steps_per_epoch=5)
+    fit(EdgeMLP(3, hidden=16), data, capped, progress=False)
+    assert set(calls) == {2 * 5} and len(calls) == 10 and n > 5 * 64
+    with pytest.raises(ValueError, match="max_steps_per_epoch"):
+        TrainConfig(max_steps_per_epoch=0).validate()
+
+    def trained(cfg: TrainConfig) -> list[torch.Tensor]:
+        torch.manual_seed(1)
+        return list(fit(EdgeMLP(3, hidden=16), data, cfg, progress=False).model.parameters())
+
+    plain = TrainConfig(epochs=1, batch_size=512, lr=0.01, device="cpu")
+    wide_cap = TrainConfig(epochs=1, batch_size=512, lr=0.01, device="cpu", max_steps_per_epoch=99)
+    assert all(torch.equal(a, b) for a, b in zip(trained(plain), trained(wide_cap), strict=True))
+
+
 def test_the_schedule_changes_the_trained_model() -> None:
     def run(schedule: str) -> list[torch.Tensor]:
         data = synthetic_dataset()

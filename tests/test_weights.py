@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from kuairec_utils.weights.moments import (
@@ -293,3 +294,17 @@ def test_ranking_agreement_measures_how_alike_two_weight_vectors_rank() -> None:
     assert np.isclose(one["spearman"], np.corrcoef([4, 3, 2, 1], [1, 2, 4, 3])[0, 1])
     part = ranking_agreement(probs, valid, k, w, -w, sessions=[1])  # K >= candidates: all kept
     assert part["top_k_overlap"] == 1.0
+
+
+def test_downstream_interactions_keep_every_row_of_a_seeded_sample_of_users() -> None:
+    from kuairec_utils.weights.feeds import downstream_interactions
+
+    frame = pd.DataFrame({"user_id": np.repeat(np.arange(50), 4), "x": np.arange(200)})
+    assert downstream_interactions(frame, 50, seed=1) is frame  # all kept: the same rows
+    part = downstream_interactions(frame, 10, seed=1)
+    assert part["user_id"].nunique() == 10 and len(part) == 40  # whole users
+    assert part.equals(downstream_interactions(frame, 10, seed=1))  # seeded
+    assert not part.equals(downstream_interactions(frame, 10, seed=2))
+    assert (np.diff(part.index) > 0).all()  # in the interactions' order
+    with pytest.raises(ValueError, match="max_users"):
+        downstream_interactions(frame, 0, seed=1)

@@ -83,12 +83,20 @@ class TrainConfig:
     seed: int = 0  # model initialisation and batch order
     device: str = "auto"  # auto | cpu | cuda
     schedule: str = "cosine"  # cosine: lr decays to zero over the epochs | constant
+    # None: every step takes batch_size edges; else the batch grows where an epoch would take
+    # more steps than this (a graph model propagates its whole graph once per step)
+    max_steps_per_epoch: int | None = None
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "patience"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        steps = self.max_steps_per_epoch
+        if steps is not None and (
+            isinstance(steps, bool) or not isinstance(steps, int) or steps < 1
+        ):
+            raise ValueError(f"max_steps_per_epoch must be a positive integer, got {steps!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
         if self.schedule not in SCHEDULES:
@@ -96,6 +104,16 @@ class TrainConfig:
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be non-negative, got {self.weight_decay!r}")
         pick_device(self.device)
+
+
+def epoch_batch_size(n_edges: int, cfg: TrainConfig) -> int:
+    """The supervision edges of one step: ``cfg.batch_size``, or more where an epoch of that
+    batch would take more than ``cfg.max_steps_per_epoch`` steps. A graph model propagates its
+    whole graph once per step, so on a larger data set the steps, and that cost, stay the same;
+    on the default data the cap is not reached and the batch is ``batch_size``."""
+    if cfg.max_steps_per_epoch is None:
+        return cfg.batch_size
+    return max(cfg.batch_size, -(-n_edges // cfg.max_steps_per_epoch))
 
 
 def roc_auc(labels: np.ndarray, score: np.ndarray) -> float:
@@ -190,7 +208,8 @@ def fit(
     history: list[dict[str, float]] = []
     best = (-np.inf, 0, copy.deepcopy(model.state_dict()), {})
     stale = 0
-    batches = range(0, len(train), cfg.batch_size)
+    batch_size = epoch_batch_size(len(train), cfg)
+    batches = range(0, len(train), batch_size)
     total_steps, step = cfg.epochs * len(batches), 0
     tic = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
@@ -201,7 +220,7 @@ def fit(
             for group in optimizer.param_groups:
                 group["lr"] = scheduled_lr(cfg.lr, cfg.schedule, step, total_steps)
             step += 1
-            idx = order[lo : lo + cfg.batch_size]
+            idx = order[lo : lo + batch_size]
             logits = model(train.x[idx], train.user[idx], train.item[idx])
             # summed binary cross-entropy over the four heads, mean over the batch
             loss = loss_fn(logits, train.y[idx]).sum(dim=1).mean()

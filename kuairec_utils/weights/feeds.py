@@ -40,6 +40,20 @@ from kuairec_utils.models.networks import ValueModel
 SCORE_ROWS = 65536  # queries per forward pass of the GNN's edge MLP
 
 
+def downstream_interactions(interactions: pd.DataFrame, max_users: int, seed: int) -> pd.DataFrame:
+    """The interactions 05, 06 and 07 read: every row of at most ``max_users`` users, drawn
+    without replacement with ``seed`` (all of them where there are no more; the same rows, in
+    the same order, then). The estimators' intervals need a few thousand users, not every user
+    of a full-size data set; each stage's metrics say how many it used."""
+    users = np.unique(interactions["user_id"].to_numpy())
+    if max_users < 1:
+        raise ValueError(f"max_users must be a positive integer, got {max_users!r}")
+    if len(users) <= max_users:
+        return interactions
+    kept = np.random.default_rng(seed).choice(users, max_users, replace=False)
+    return interactions[interactions["user_id"].isin(kept)]
+
+
 def session_feeds(interactions: pd.DataFrame) -> pd.DataFrame:
     """One row per session, in time order within each user: ids, start, date, burst, split,
     ``k`` (videos shown) and ``feed`` (their video ids, by position)."""

@@ -72,11 +72,12 @@ def copy_repository(dest: Path) -> Path:
 
 
 def pooled_figures(record: Any, key: str = "") -> dict[str, dict[str, Any]]:
-    """Every pooled figure of a metrics record, by dotted key."""
+    """Every pooled figure of a metrics record (its mean, or a difference's ``estimate``, with
+    ``ci95`` and ``per_seed``), by dotted key."""
     out = {}
     if isinstance(record, dict):
-        if {"mean", "ci95", "per_seed"} <= set(record):
-            out[key] = record
+        if {"ci95", "per_seed"} <= set(record) and ({"mean"} | {"estimate"}) & set(record):
+            out[key] = {**record, "mean": record.get("mean", record.get("estimate"))}
         for name, value in record.items():
             out |= pooled_figures(value, f"{key}.{name}" if key else name)
     return out
@@ -86,11 +87,12 @@ def compare(committed: Path, other: Path) -> pd.DataFrame:
     """One row per pooled figure: the committed mean and combined interval, the other run's
     mean and seeds, and whether they lie within the interval."""
     rows = []
-    for path in sorted(committed.glob("*.json")):
-        if not (other / path.name).exists():
+    for path in sorted([*committed.glob("*.json"), *committed.glob("details/*.json")]):
+        name = path.relative_to(committed)
+        if not (other / name).exists():
             continue
         mine = pooled_figures(json.loads(path.read_text()))
-        theirs = pooled_figures(json.loads((other / path.name).read_text()))
+        theirs = pooled_figures(json.loads((other / name).read_text()))
         for key, figure in mine.items():
             if key not in theirs:
                 continue
@@ -98,7 +100,7 @@ def compare(committed: Path, other: Path) -> pd.DataFrame:
             seeds = theirs[key]["per_seed"]
             rows.append(
                 {
-                    "figure": f"{path.stem}: {key}",
+                    "figure": f"{name.with_suffix('')}: {key}",
                     "committed mean": figure["mean"],
                     "combined 95% CI": f"[{lo:.4g}, {hi:.4g}]",
                     "other run's mean": theirs[key]["mean"],

@@ -11,14 +11,35 @@ its true weight and lie within ``tolerance`` of it (``uncertainty.verdict``, cla
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from kuairec_utils import parallel
 from kuairec_utils.heads import HEADS
+from kuairec_utils.parallel import fork_map
 from kuairec_utils.uncertainty import FAILS, HOLDS, UNDECIDED, pool, verdict
-from kuairec_utils.weights.estimators import WeightResult
+from kuairec_utils.weights.estimators import Feeds, WeightResult, run_estimators
+
+
+def _seed_task(seed: int) -> dict[str, WeightResult]:
+    """One seed's estimators (``fork_map``'s task: the loader and settings are shared)."""
+    load, settings = parallel.SHARED
+    return run_estimators(load(seed), settings)
+
+
+def estimators_over_seeds(
+    load: Callable[[int], Feeds], seeds: Sequence[int], settings: Mapping[str, Any]
+) -> dict[int, dict[str, WeightResult]]:
+    """Every registered estimator on each seed's feeds (``load(seed)``), the seeds in
+    ``settings["n_jobs"]`` forked processes, each seed's estimators in one process: the same
+    estimates as one seed after the other (no estimate depends on the processes), with the
+    cores busy where an estimator's own parts would leave one idle."""
+    n_jobs = min(int(settings["n_jobs"]), len(seeds))
+    inner = dict(settings) | {"n_jobs": 1 if n_jobs > 1 else settings["n_jobs"]}
+    runs = fork_map(_seed_task, list(seeds), n_jobs, (load, inner), "value-model seeds")
+    return dict(zip(seeds, runs, strict=True))
 
 
 def within_se(result: WeightResult) -> np.ndarray | None:

@@ -54,13 +54,14 @@ def fork_map(
 ) -> list:
     """``[task(item) for item in items]``, in ``n_jobs`` forked processes when n_jobs > 1 (and
     the platform can fork; else in this process), with a progress bar. ``task`` must be a
-    module-level function; it reads ``shared`` as ``kuairec_utils.parallel.SHARED``."""
+    module-level function; it reads ``shared`` as ``kuairec_utils.parallel.SHARED``. A task may
+    call ``fork_map`` again: the inner call restores the outer ``SHARED`` when it returns."""
     global SHARED
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
     items = list(items)
     bar = {"total": len(items), "desc": desc, "leave": False, "disable": not progress}
-    SHARED = shared
+    outer, SHARED = SHARED, shared
     try:
         if n_jobs == 1 or len(items) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
             return list(tqdm((task(item) for item in items), **bar))
@@ -70,4 +71,4 @@ def fork_map(
             chunk = max(1, len(items) // (4 * n_jobs))
             return list(tqdm(pool.map(task, items, chunksize=chunk), **bar))
     finally:
-        SHARED = None
+        SHARED = outer

@@ -522,7 +522,9 @@ def test_scoring_queries_in_chunks_gives_the_bits_of_one_call(
     other = GCNValueModel(
         data.n_users, data.n_items, len(data.feature_names), adjacency, hidden=8, mlp_hidden=16
     ).eval()
-    both = score_queries([model, other], *args[1:], max_rows=250, **kw)
-    alone = score_queries(other, *args[1:], **kw)
-    assert both.shape == (2, len(queries), 4) and not np.array_equal(alone, whole)
-    assert np.array_equal(both[0], whole) and np.array_equal(both[1], alone)
+    part = queries.iloc[:400]
+    args = (data, tiny_interactions, tiny_side, part, FeatureConfig())
+    both = score_queries([model, other], *args, max_rows=250, **kw)
+    alone = score_queries(other, *args, **kw)
+    assert both.shape == (2, len(part), 4) and not np.array_equal(alone, whole[:400])
+    assert np.array_equal(both[0], whole[:400]) and np.array_equal(both[1], alone)

@@ -27,6 +27,24 @@ def test_fork_map_reads_the_shared_inputs_in_the_workers_and_keeps_the_order() -
     assert parallel.SHARED is None  # nothing is left behind for the next call
 
 
+def _inner_sum(i: int) -> float:
+    return float(parallel.SHARED[i].sum())
+
+
+def _nested(i: int) -> tuple[float, float]:
+    """A task that runs a fork_map of its own (in its process) before it reads its inputs."""
+    inner = fork_map(_inner_sum, range(3), 1, np.ones((3, 4)) * i)
+    return sum(inner), float(parallel.SHARED[i].sum())
+
+
+def test_a_task_that_runs_fork_map_itself_keeps_its_own_shared_inputs() -> None:
+    shared = np.arange(40.0).reshape(8, 5)
+    expected = [(12.0 * i, float(shared[i].sum())) for i in range(8)]
+    assert fork_map(_nested, range(8), 1, shared) == expected
+    assert fork_map(_nested, range(8), 2, shared) == expected  # a worker's second task too
+    assert parallel.SHARED is None
+
+
 @pytest.mark.parametrize("n_jobs", [0, -1, 1.5, True])
 def test_fork_map_names_a_bad_number_of_processes(n_jobs: object) -> None:
     with pytest.raises(ValueError, match="n_jobs must be a positive integer"):

@@ -115,7 +115,7 @@ def evaluate_against_truth(
     the study's objective at its estimate and at ``w_true`` on both, and how alike each w ranks
     the candidates' true probabilities as ``w_true`` does."""
     true_feeds = feeds.with_probabilities(true_probs)
-    on_truth = run_estimators(true_feeds, settings, intervals=False)
+    on_truth = run_estimators(true_feeds, settings, intervals=False, side_by_side=True)
     diagnosis: dict[str, Any] = {}
     for name, result in on_truth.items():
         if result.w is None:

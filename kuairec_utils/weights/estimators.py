@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from kuairec_utils import parallel
 from kuairec_utils.heads import HEADS
+from kuairec_utils.parallel import fork_map
 from kuairec_utils.weights.moments import (
     FeedProblem,
     bootstrap_weights,
@@ -196,7 +198,20 @@ ESTIMATORS: dict[str, Callable[..., WeightResult]] = {
 
 
 def run_estimators(
-    feeds: Feeds, settings: Mapping[str, Any], intervals: bool = True
+    feeds: Feeds, settings: Mapping[str, Any], intervals: bool = True, side_by_side: bool = False
 ) -> dict[str, WeightResult]:
-    """Every registered estimator on ``feeds``, in the registry's order."""
-    return {name: fit(feeds, settings, intervals) for name, fit in ESTIMATORS.items()}
+    """Every registered estimator on ``feeds``, in the registry's order. ``side_by_side``: the
+    estimators in ``settings["n_jobs"]`` forked processes, each in one (the same estimates;
+    the cores stay busy where one estimator's own parts would leave one idle)."""
+    if not side_by_side or settings["n_jobs"] == 1:
+        return {name: fit(feeds, settings, intervals) for name, fit in ESTIMATORS.items()}
+    inner = dict(settings) | {"n_jobs": 1}
+    names = list(ESTIMATORS)
+    fits = fork_map(_estimator_task, names, settings["n_jobs"], (feeds, inner, intervals))
+    return dict(zip(names, fits, strict=True))
+
+
+def _estimator_task(name: str) -> WeightResult:
+    """One estimator (``fork_map``'s task: the feeds and settings are shared)."""
+    feeds, settings, intervals = parallel.SHARED
+    return ESTIMATORS[name](feeds, settings, intervals)

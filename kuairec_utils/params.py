@@ -278,11 +278,6 @@ def check_params(params: Mapping[str, Any]) -> None:
     ablation = _section(params, "ablation")
     _known(ablation, "ablation", {"n_seeds"})
     _int_at_least(ablation, "ablation", "n_seeds", 1)
-    if ablation["n_seeds"] > len(value_model["seeds"]):
-        raise ParamError(
-            f"params ablation.n_seeds = {ablation['n_seeds']}: the ablation reuses the taste "
-            f"model's runs, so at most the {len(value_model['seeds'])} value_model.seeds"
-        )
     claims = _section(params, "claims")
     _known(claims, "claims", {"w_tolerance", "effect_tolerance"})
     for name in ("w_tolerance", "effect_tolerance"):

@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from kuairec_utils.config import load_params
 from kuairec_utils.heads import HEADS
 from kuairec_utils.study import STUDY_AUC, STUDY_W
 
@@ -309,15 +310,20 @@ def _vector(w: dict[str, float]) -> str:
     return "(" + ", ".join(f"{w[h]:.2f}" for h in HEADS) + ")"
 
 
-def downstream_models(metrics: Path) -> list[str]:
-    """The value models 05 ran on (``weights_<model>.json``), by name."""
-    return sorted(p.stem.removeprefix("weights_") for p in metrics.glob("weights_*.json"))
+def downstream_models(metrics: Path, downstream: list[str] | None = None) -> list[str]:
+    """The value models 05 ran on (``weights_<model>.json``), by name; with ``downstream``
+    (params.yaml's ``value_model.downstream``) only those, so that the records an earlier run
+    left for another list are not read."""
+    found = sorted(p.stem.removeprefix("weights_") for p in metrics.glob("weights_*.json"))
+    return found if downstream is None else [m for m in found if m in downstream]
 
 
-def headline_model(metrics: Path, choice: str = "best") -> str | None:
+def headline_model(
+    metrics: Path, choice: str = "best", downstream: list[str] | None = None
+) -> str | None:
     """The value model whose head weights and causal estimates lead: ``choice``, or with
     ``best`` the one of ``downstream_models`` with the highest validation mean AUC."""
-    models = downstream_models(metrics)
+    models = downstream_models(metrics, downstream)
     if choice != "best":
         if choice not in models:
             raise ValueError(f"headline model {choice!r}: 05 ran on {models}")
@@ -333,13 +339,13 @@ def _covered(estimate: dict[str, Any], w_true: dict[str, float]) -> str:
     return f"{sum(ci[h][0] <= w_true[h] <= ci[h][1] for h in HEADS)} of 4"
 
 
-def downstream_section(metrics: Path) -> list[str]:
+def downstream_section(metrics: Path, downstream: list[str] | None = None) -> list[str]:
     """05 and 06 on each value model side by side, each figure its mean over the seeds with
     the combined interval: the two estimators' largest errors, the selection model's coverage
     of w_true, the measured residual's within-user correlation with the true one (first seed),
     and the effects."""
     rows = []
-    for model in downstream_models(metrics):
+    for model in downstream_models(metrics, downstream):
         weights = _read(metrics / f"weights_{model}.json") or {}
         causal = _read(metrics / f"causal_{model}.json") or {}
         auc = _read(metrics / f"auc_{model}.json") or {}
@@ -422,6 +428,7 @@ def build_report(
     figures_dir: str | Path,
     headline: str = "best",
     supplementary_dir: str | Path | None = None,
+    downstream: list[str] | None = None,
 ) -> str:
     """The results page (markdown, links relative to ``page``): the claims at a glance, the
     data, the value models and (when it ran, in ``supplementary_dir``) the ablation, the
@@ -431,12 +438,12 @@ def build_report(
     metrics, reports, page = Path(metrics_dir), Path(reports_dir), Path(page)
     figures = Path(figures_dir)
     supplementary = Path(supplementary_dir) if supplementary_dir else None
-    model = headline_model(metrics, headline)
+    model = headline_model(metrics, headline, downstream)
     lines = ["# Results", "", "Written by the `report` stage from `metrics/`; do not edit.", ""]
     lines += headline_section(metrics, model, supplementary)
     for section in (data_section, auc_section):
         lines += section(metrics)
-    lines += ablation_section(supplementary) + downstream_section(metrics)
+    lines += ablation_section(supplementary) + downstream_section(metrics, downstream)
     if model:  # (imported here: those modules read this one's helpers)
         from kuairec_utils.causal.report import causal_section
         from kuairec_utils.debias.report import debias_section
@@ -474,6 +481,7 @@ def update_readme(
     figures_dir: str | Path,
     headline: str = "best",
     supplementary_dir: str | Path | None = None,
+    downstream: list[str] | None = None,
 ) -> None:
     """Replace the README's results block with the claims at a glance and the headline model's
     causal figure (from ``figures_dir``). Raises ValueError when the README lacks the two
@@ -485,7 +493,7 @@ def update_readme(
         raise ValueError(f"{readme}: no results block ({README_START!r} ... {README_END!r})")
     from kuairec_utils.claims import HEADER as header
 
-    model = headline_model(Path(metrics_dir), headline)
+    model = headline_model(Path(metrics_dir), headline, downstream)
     supplementary = Path(supplementary_dir) if supplementary_dir else None
     lines = [*_table(header, headline_rows(Path(metrics_dir), model, supplementary)), ""]
     relative = Path(os.path.relpath(figures.resolve(), readme.resolve().parent))
@@ -508,17 +516,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--headline", default="best", help="the value model leading (best: by validation AUC)"
     )
+    parser.add_argument(
+        "--params", help="a params.yaml: only its value_model.downstream models are reported"
+    )
     args = parser.parse_args(argv)
     out = Path(args.page)
+    downstream = None
+    if args.params:
+        downstream = load_params(args.params)["value_model"]["downstream"]
     copy_figures(args.reports, args.figures)
     text = build_report(
-        args.metrics, args.reports, out, args.figures, args.headline, args.supplementary
+        args.metrics,
+        args.reports,
+        out,
+        args.figures,
+        args.headline,
+        args.supplementary,
+        downstream,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(f"wrote {out}")
     if args.readme:
-        update_readme(args.readme, args.metrics, args.figures, args.headline, args.supplementary)
+        update_readme(
+            args.readme, args.metrics, args.figures, args.headline, args.supplementary, downstream
+        )
         print(f"updated the results block of {args.readme}")
     return 0
 

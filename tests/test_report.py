@@ -294,6 +294,17 @@ def test_the_best_value_model_leads_and_both_show_downstream(metrics: Path, tmp_
     assert "R^2 of a linear probe of the true taste: users 0.61, warm items 0.45" in text
 
 
+def test_only_params_downstream_models_are_reported(metrics: Path, tmp_path: Path) -> None:
+    """Records an earlier run left for another value_model.downstream are not read."""
+    page = tmp_path / "docs/results.md"
+    text = build_report(metrics, tmp_path / "reports", page, tmp_path, downstream=["taste_h64"])
+    assert "| gnn_h64 | 0.8250 | 0.163" not in text
+    assert "| taste_h64 | 0.8450 | 0.012 [-0.038, 0.062] |" in text
+    assert headline_model(metrics, "best", ["gnn_h64"]) == "gnn_h64"
+    with pytest.raises(ValueError, match="05 ran on"):
+        headline_model(metrics, "taste_h64", ["gnn_h64"])
+
+
 def test_main_writes_the_page_and_copies_the_figures(metrics: Path, tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     (reports / "figures").mkdir(parents=True)

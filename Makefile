@@ -42,8 +42,10 @@ format: env
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# the test files on TEST_WORKERS processes (pytest-xdist), each file on one worker
+TEST_WORKERS ?= 2
 test: env lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=10
 
 # The notebooks name the project's kernel (kuairec, installed into .venv by `make env`);
 # it is also the default for new notebooks. jupyter refuses root without --allow-root.
@@ -52,7 +54,7 @@ lab: env
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # One table: fresh-clone install and pipeline (per stage), scale-1.0 throughput, GNN ratio
-# (about 32 minutes on 2 cores). The single scripts in benchmarks/ run alone too.
+# (about 50 minutes on 2 cores). The single scripts in benchmarks/ run alone too.
 bench: env
 	$(BIN)/python benchmarks/bench_all.py
 

@@ -15,9 +15,10 @@
 
     .venv/bin/python benchmarks/bench_all.py [--keep DIR] [--skip-scale-1] [--skip-gnn]
 
-Everything runs on this machine, one step after the other (about 32 minutes on 2 cores).
-Targets: the default pipeline within 5 minutes; the study at scale 1.0 within 30
-minutes and 16 GB.
+Everything runs on this machine, one step after the other (about 50 minutes on 2 cores).
+Targets (docs/performance.md): a fresh clone's install and pipeline within 20 minutes (goal 10);
+the whole study at scale 1.0 (``bench_study.py``) within 60 minutes (goal 30) and 16 GB (goal
+12).
 """
 
 from __future__ import annotations

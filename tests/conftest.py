@@ -17,6 +17,17 @@ TINY_SEED = 7
 TINY_VIDEO_SCALE_EXPONENT = 0.5
 
 
+# `make test` runs the test files on two workers (pytest-xdist, --dist loadfile), each file on
+# one worker in collection order: the two longest files go first, one to each worker
+LONGEST_FIRST = ("test_pipeline.py", "test_notebooks.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first (the order within a file kept: the sort is stable)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 def tiny_params(params: dict) -> dict:
     """params.yaml's values with the tiny platform's catalogue."""
     exponent = TINY_VIDEO_SCALE_EXPONENT

@@ -56,9 +56,9 @@ def set_params(repo: Path, **changes: object) -> None:
 TINY = {
     "simulate__scale": TINY_SCALE,
     "simulate__video_scale_exponent": TINY_VIDEO_SCALE_EXPONENT,
-    "baselines__epochs": 3,
-    "gnn__epochs": 3,
-    "taste__epochs": 2,
+    "baselines__epochs": 1,  # one epoch: the mechanics, not the models' quality
+    "gnn__epochs": 1,
+    "taste__epochs": 1,
     "ablation__n_seeds": 1,
     "value_model__seeds": [20200705],  # one value-model seed (the notebooks' tests pool two)
     "value_model__downstream": ["taste_h64"],  # one 05 and 06 run each (the notebooks' tests

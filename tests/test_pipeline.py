@@ -88,8 +88,14 @@ def tree_digest(repo: Path) -> dict[str, str]:
 def run(
     repo: Path, *args: str, forced: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(args, cwd=repo, env=env | (forced or {}), capture_output=True, text=True)
+    return subprocess.run(args, cwd=repo, env=tool_env(forced), capture_output=True, text=True)
+
+
+def tool_env(forced: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment with the test's Python's folder first on PATH (its dvc, papermill),
+    and ``forced`` variables on top."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    return {**os.environ, "PATH": path} | (forced or {})
 
 
 def another_cpus_kernels() -> dict[str, str]:
@@ -158,14 +164,14 @@ def reruns(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pa
     kernels = {"same": {}}
     if platform.machine() in ("x86_64", "AMD64"):
         kernels["other_cpu"] = another_cpus_kernels()
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     started = {}
     for name, forced in kernels.items():
         copy = copy_repository(tmp_path_factory.mktemp(name))
         set_params(copy, **TINY)
         log = (copy.parent / f"{name}.log").open("w")
-        cmd = ["dvc", "repro"]
-        process = subprocess.Popen(cmd, cwd=copy, env=env | forced, stdout=log, stderr=log)
+        process = subprocess.Popen(
+            ["dvc", "repro"], cwd=copy, env=tool_env(forced), stdout=log, stderr=log
+        )
         started[name] = (copy, process, log)
     for name, (copy, process, log) in started.items():
         code = process.wait()

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 INTERACTIONS = r"""
 import sys
 from kuairec_utils.config import kuairec_data_dir
-from kuairec_utils.data.dataset import InteractionsConfig, build_interactions
+from kuairec_utils.data.interactions import InteractionsConfig, build_interactions
 from kuairec_utils.heads import LabelThresholds
 from kuairec_utils.data.kuairec import read_table
 big = read_table(kuairec_data_dir(sys.argv[1]), "big_matrix")

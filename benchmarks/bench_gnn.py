@@ -29,7 +29,7 @@ from torch import nn
 from torch_geometric.nn import GCNConv
 
 from kuairec_utils.config import PROCESSED_DIR, load_params
-from kuairec_utils.models.edges import Dataset, load_processed
+from kuairec_utils.models.dataset import Dataset, load_processed
 from kuairec_utils.models.gcn import GCNValueModel, normalized_adjacency
 from kuairec_utils.models.networks import edge_mlp
 from kuairec_utils.models.training import SCHEDULES, auc_by_head, scheduled_lr

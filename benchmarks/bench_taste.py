@@ -34,7 +34,7 @@ import json, resource, sys, time
 import torch
 from kuairec_utils.config import load_params
 from kuairec_utils.models import build_value_model
-from kuairec_utils.models.edges import load_processed
+from kuairec_utils.models.dataset import load_processed
 from kuairec_utils.models.taste import node_settings
 from kuairec_utils.models.training import TrainConfig, fit
 raw, processed, arch = sys.argv[1], sys.argv[2], sys.argv[3]

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from kuairec_utils.config import MODELS_DIR
-from kuairec_utils.weights.moments import FeedProblem, feed_mean_embeddings, objective
-from kuairec_utils.weights.rank_logit import bootstrap_rank_logit, rank_logit_weights
+from kuairec_utils.head_weights.moments import FeedProblem, feed_mean_embeddings, objective
+from kuairec_utils.head_weights.rank_logit import bootstrap_rank_logit, rank_logit_weights
 
 
 def main(argv: list[str] | None = None) -> int:

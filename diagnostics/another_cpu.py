@@ -15,11 +15,13 @@ repository's committed run: whether the other run's mean, and each of its seeds'
 lies within the committed combined 95% interval. The simulated release is the same on every
 x86-64 CPU, so both runs read the same data.
 
-Run after ``make repro`` (as long as a fresh ``make repro``)::
+Run after ``make repro`` (as long as a fresh ``make repro``; ``make diagnostics`` runs it as the
+supplementary stage ``another_cpu``)::
 
-    .venv/bin/python diagnostics/another_cpu.py [--keep DIR] [--compare DIR]
+    .venv/bin/python diagnostics/another_cpu.py [--keep DIR] [--compare DIR] [--out FILE]
 
-``--compare DIR`` skips the run and compares with the metrics of an earlier one in ``DIR``.
+``--compare DIR`` skips the run and compares with the metrics of an earlier one in ``DIR``;
+``--out FILE`` also writes the table's figures, the summary and the settings as a metrics file.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+
+from kuairec_utils.metrics import write_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,10 +87,10 @@ def pooled_figures(record: Any, key: str = "") -> dict[str, dict[str, Any]]:
     return out
 
 
-def compare(committed: Path, other: Path) -> pd.DataFrame:
-    """One row per pooled figure: the committed mean and combined interval, the other run's
-    mean and seeds, and whether they lie within the interval."""
-    rows = []
+def figure_pairs(committed: Path, other: Path) -> dict[str, tuple[dict, dict]]:
+    """Each pooled figure of the committed metrics that the other run holds too, by
+    ``"file: key"``: (the committed figure, the other run's)."""
+    pairs = {}
     for path in sorted([*committed.glob("*.json"), *committed.glob("details/*.json")]):
         name = path.relative_to(committed)
         if not (other / name).exists():
@@ -94,30 +98,89 @@ def compare(committed: Path, other: Path) -> pd.DataFrame:
         mine = pooled_figures(json.loads(path.read_text()))
         theirs = pooled_figures(json.loads((other / name).read_text()))
         for key, figure in mine.items():
-            if key not in theirs:
-                continue
-            lo, hi = figure["ci95"]
-            seeds = theirs[key]["per_seed"]
-            rows.append(
-                {
-                    "figure": f"{name.with_suffix('')}: {key}",
-                    "committed mean": figure["mean"],
-                    "combined 95% CI": f"[{lo:.4g}, {hi:.4g}]",
-                    "other run's mean": theirs[key]["mean"],
-                    "mean within": lo <= theirs[key]["mean"] <= hi,
-                    "seeds within": f"{sum(lo <= s <= hi for s in seeds)} of {len(seeds)}",
-                    "all seeds within": all(lo <= s <= hi for s in seeds),
-                }
-            )
+            if key in theirs:
+                pairs[f"{name.with_suffix('')}: {key}"] = (figure, theirs[key])
+    return pairs
+
+
+def within(figure: dict, theirs: dict) -> dict[str, Any]:
+    """One figure's comparison: the committed mean and combined interval, the other run's mean,
+    and whether it and each of the other run's seeds lie within the interval."""
+    lo, hi = figure["ci95"]
+    seeds = theirs["per_seed"]
+    return {
+        "committed mean": figure["mean"],
+        "combined 95% CI": [lo, hi],
+        "other run's mean": theirs["mean"],
+        "mean within": bool(lo <= theirs["mean"] <= hi),
+        "seeds within": sum(bool(lo <= s <= hi) for s in seeds),
+        "seeds": len(seeds),
+        "all seeds within": all(lo <= s <= hi for s in seeds),
+    }
+
+
+def compare(committed: Path, other: Path) -> pd.DataFrame:
+    """One row per pooled figure: the committed mean and combined interval, the other run's
+    mean and seeds, and whether they lie within the interval."""
+    rows = []
+    for name, (figure, theirs) in figure_pairs(committed, other).items():
+        row = within(figure, theirs)
+        lo, hi = row["combined 95% CI"]
+        rows.append(
+            {
+                "figure": name,
+                "committed mean": row["committed mean"],
+                "combined 95% CI": f"[{lo:.4g}, {hi:.4g}]",
+                "other run's mean": row["other run's mean"],
+                "mean within": row["mean within"],
+                "seeds within": f"{row['seeds within']} of {row['seeds']}",
+                "all seeds within": row["all seeds within"],
+            }
+        )
     return pd.DataFrame(rows)
+
+
+def comparison_record(committed: Path, other: Path) -> dict[str, Any]:
+    """``compare``'s table as a metrics record (``figures``: one entry per row, the interval as
+    [lo, hi] and the seeds within as a count of ``seeds``) and the summary line's counts."""
+    figures = {
+        name: within(figure, theirs)
+        for name, (figure, theirs) in figure_pairs(committed, other).items()
+    }
+    return {
+        "figures": figures,
+        "summary": {
+            "pooled figures": len(figures),
+            "means within the committed combined intervals": sum(
+                f["mean within"] for f in figures.values()
+            ),
+            "every seed within": sum(f["all seeds within"] for f in figures.values()),
+        },
+    }
+
+
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The arguments the script ran with (``--out`` aside), paths inside the project relative to
+    its root."""
+    out = {}
+    for name, value in vars(args).items():
+        if isinstance(value, Path):
+            value = str(value.relative_to(ROOT) if value.is_relative_to(ROOT) else value)
+        if name != "out":
+            out[name] = value
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
     parser.add_argument("--compare", type=Path, help="compare with this earlier run's folder")
+    parser.add_argument(
+        "--metrics", type=Path, default=ROOT / "metrics", help="the committed run's metrics"
+    )
+    parser.add_argument("--out", type=Path, help="also write the figures to this metrics file")
     args = parser.parse_args(argv)
-    folder = args.compare
+    folder, committed = args.compare, args.metrics.absolute()
     if folder is None:
         folder = args.keep or Path(tempfile.mkdtemp(prefix="another_cpu_"))
         copy_repository(folder)
@@ -125,13 +188,18 @@ def main(argv: list[str] | None = None) -> int:
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
         print(f"dvc repro in {folder} with {other_kernels()}", flush=True)
         subprocess.run(["dvc", "repro"], cwd=folder, env=env, check=True)
-    table = compare(ROOT / "metrics", folder / "metrics")
+    table = compare(committed, folder / "metrics")
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(table.to_string(index=False))
     print(
         f"\n{int(table['mean within'].sum())} of {len(table)} pooled figures' means within the "
         f"committed combined intervals; every seed within for {int(table['all seeds within'].sum())}"
     )
+    if args.out is not None:
+        record = {"settings": settings(args), **comparison_record(committed, folder / "metrics")}
+        if args.compare is None:
+            record["settings"]["other kernels"] = other_kernels()
+        write_metrics(args.out, record)
     if args.compare is None and args.keep is None:
         shutil.rmtree(folder)
     return 0

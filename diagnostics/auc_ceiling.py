@@ -24,21 +24,24 @@ warm and cold test rows, of:
 
 beside the edge MLP of 03_baselines and the oracle. Evaluation only: it reads the ground truth,
 nothing of the pipeline reads what it prints. Run after ``make repro`` (about 2 minutes on 2
-cores)::
+cores; ``make diagnostics`` runs it as the supplementary stage ``auc_ceiling``)::
 
-    .venv/bin/python diagnostics/auc_ceiling.py
+    .venv/bin/python diagnostics/auc_ceiling.py [--out FILE]
+
+``--out FILE`` also writes the table, the test rows and the settings as a metrics file.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from kuairec_utils.config import load_params, resolve
+from kuairec_utils.config import PROJ_ROOT, load_params, resolve
 from kuairec_utils.evaluation.ceilings import (
     LATENTS,
     information_ceiling,
@@ -48,7 +51,8 @@ from kuairec_utils.evaluation.ceilings import (
 )
 from kuairec_utils.evaluation.truth import has_ground_truth, load_truth, true_probabilities
 from kuairec_utils.heads import HEADS
-from kuairec_utils.models.edges import Dataset, EdgeSet, load_processed
+from kuairec_utils.metrics import write_metrics
+from kuairec_utils.models.dataset import Dataset, EdgeSet, load_processed
 from kuairec_utils.models.networks import EdgeMLP
 from kuairec_utils.models.training import TrainConfig, auc_by_head, fit, predict
 
@@ -156,12 +160,38 @@ def ceilings(
     return table, float(cold.mean()), len(y)
 
 
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The arguments the script ran with (``--out`` aside), paths inside the project relative to
+    its root."""
+    out = {}
+    for name, value in vars(args).items():
+        if isinstance(value, Path):
+            value = str(value.relative_to(PROJ_ROOT) if value.is_relative_to(PROJ_ROOT) else value)
+        if name != "out":
+            out[name] = value
+    return out
+
+
+def ceiling_record(table: pd.DataFrame, cold_share: float, n_test: int) -> dict[str, Any]:
+    """The printed figures as a metrics record: the test rows, the cold share of them and the
+    table (``mean test AUC``: {model: {column: AUC}})."""
+    return {
+        "test rows": int(n_test),
+        "cold share of the test rows": float(cold_share),
+        "mean test AUC": {
+            str(name): {str(column): float(value) for column, value in row.items()}
+            for name, row in table.iterrows()
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processed", type=Path, default=resolve("data/processed"))
     parser.add_argument("--raw", type=Path, default=resolve("data/raw"))
     parser.add_argument("--models", type=Path, default=resolve("models"))
     parser.add_argument("--epochs", type=int, default=None, help="default: baselines.epochs")
+    parser.add_argument("--out", type=Path, help="also write the figures to this metrics file")
     args = parser.parse_args(argv)
     if not has_ground_truth(args.raw):
         print(f"{args.raw} holds no ground truth: the ceilings exist on simulated data only")
@@ -172,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
         "training days never showed (cold)"
     )
     print(table.round(4).to_string())
+    if args.out is not None:
+        write_metrics(
+            args.out, {"settings": settings(args), **ceiling_record(table, cold_share, n_test)}
+        )
     return 0
 
 

@@ -30,9 +30,12 @@ r(s+1) (a placebo, which should be 0) and the regression of 06's *estimated* c_s
 - the true residual.
 
 Evaluation only: it reads the ground truth, and nothing of the pipeline reads what it prints.
-Run after ``make repro`` (about 20 seconds on 2 cores)::
+Run after ``make repro`` (about 20 seconds on 2 cores; ``make diagnostics`` runs it as the
+supplementary stage ``residual_measurement``). ``--model`` is the value model 05 and 06 ran on,
+by default the first of ``value_model.downstream``; ``--out FILE`` also writes the R^2s, the
+table and the settings as a metrics file::
 
-    .venv/bin/python diagnostics/residual_measurement.py [--sigma 0.08]
+    .venv/bin/python diagnostics/residual_measurement.py [--sigma 0.08] [--model M] [--out FILE]
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,11 +55,12 @@ from kuairec_utils.causal.residuals import (
     feed_statistics,
     score_statistics,
 )
-from kuairec_utils.config import GROUND_TRUTH_SUBDIR, resolve
+from kuairec_utils.config import GROUND_TRUTH_SUBDIR, PROJ_ROOT, load_params, resolve
 from kuairec_utils.evaluation.truth import has_ground_truth
+from kuairec_utils.head_weights.feeds import session_feeds
+from kuairec_utils.head_weights.moments import top_k_mask
 from kuairec_utils.heads import HEADS
-from kuairec_utils.weights.feeds import session_feeds
-from kuairec_utils.weights.moments import top_k_mask
+from kuairec_utils.metrics import write_metrics
 
 CONTROLS = ["C(hour)", "weekend", "C(burst)", "log_length"]  # those of 06_causal
 
@@ -173,7 +178,7 @@ def measurements(
     sigma: float | None = None,
     draws: int = 4,
     seed: int = 0,
-    model: str = "gnn_h64",
+    model: str = "taste_h64",
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """The table of the module docstring (one row per measurement of the residual) and the R^2
     of each simulation's fit."""
@@ -261,6 +266,34 @@ def measurements(
     return pd.DataFrame(rows).T, r2
 
 
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The arguments the script ran with (``--out`` aside), paths inside the project relative to
+    its root."""
+    out = {}
+    for name, value in vars(args).items():
+        if isinstance(value, Path):
+            value = str(value.relative_to(PROJ_ROOT) if value.is_relative_to(PROJ_ROOT) else value)
+        if name != "out":
+            out[name] = value
+    return out
+
+
+FIT = "the simulations' fit of the residual on the feed's statistics (R^2)"
+TABLE = "measurements of the residual"
+
+
+def measurement_record(table: pd.DataFrame, r2: dict[str, float]) -> dict[str, Any]:
+    """The printed figures as a metrics record: each simulation's R^2 (``FIT``) and the table
+    (``TABLE``: {measurement: {column: value}})."""
+    return {
+        FIT: {name: float(value) for name, value in r2.items()},
+        TABLE: {
+            str(label): {str(column): float(value) for column, value in row.items()}
+            for label, row in table.iterrows()
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--interim", type=Path, default=resolve("data/interim"))
@@ -269,13 +302,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", type=Path, default=resolve("metrics"))
     parser.add_argument("--sigma", type=float, default=None, help="default: the simulator's")
     parser.add_argument("--draws", type=int, default=4, help="simulated feeds per session")
-    parser.add_argument("--model", default="gnn_h64", help="the value model 05 and 06 ran on")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="the value model 05 and 06 ran on (default: the first of value_model.downstream)",
+    )
+    parser.add_argument("--out", type=Path, help="also write the figures to this metrics file")
     args = parser.parse_args(argv)
     if not has_ground_truth(args.raw):
         print(f"{args.raw} holds no ground truth: this diagnostic exists on simulated data only")
         return 1
     if args.sigma is not None and not args.sigma > 0:
         parser.error(f"--sigma must be positive, got {args.sigma}")
+    args.model = args.model or load_params()["value_model"]["downstream"][0]
     table, r2 = measurements(
         args.interim, args.raw, args.models, args.metrics, args.sigma, args.draws, 0, args.model
     )
@@ -285,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     with pd.option_context("display.width", 200, "display.max_colwidth", 80):
         print(table.round(3).to_string())
+    if args.out is not None:
+        write_metrics(args.out, {"settings": settings(args), **measurement_record(table, r2)})
     return 0
 
 

@@ -2,7 +2,7 @@
 data for the truth; the GNN's figures on any data)
 
 05_head_weights reports the study's plain estimator and the rank logit, which miss w_true on
-the simulated platform even on its exact ranking probabilities, and ``kuairec_utils.weights.selection``
+the simulated platform even on its exact ranking probabilities, and ``kuairec_utils.head_weights.selection``
 on the feeds of at least ``selection_min_feed`` videos. That model reads the feed as the
 platform built it (the top K_s of a pool by a noisy score) and the other candidates as a sample
 of that pool. This script runs it on any subset of 05's cached candidates, with the
@@ -27,10 +27,13 @@ own (its shock no model can foresee), and both. ``--jackknife`` fits with 05's b
 Evaluation only: nothing of the pipeline reads what it prints. Run after ``make repro``; every
 ``--every``-th session (8 by default: about 3 minutes on 2 cores; ``--resimulate`` 20 by
 default, about 3 minutes). Sessions whose feed shows a video the user was shown in an earlier
-session are left out (``selection.sessions_with_repeats``) unless ``--keep-repeats``::
+session are left out (``selection.sessions_with_repeats``) unless ``--keep-repeats``. ``--model``
+is the value model 05 ran on, by default the first of ``value_model.downstream``; ``--out FILE``
+also writes the fits, 05's estimates and the settings as a metrics file (``make diagnostics``
+runs the defaults as the supplementary stage ``selection_model``)::
 
     .venv/bin/python diagnostics/selection_model.py [--every 8] [--k-range 1 33] [--keep-repeats]
-        [--jackknife] [--references]
+        [--jackknife] [--references] [--model M] [--out FILE]
     .venv/bin/python diagnostics/selection_model.py --resimulate [--every 20]
 """
 
@@ -41,11 +44,18 @@ import json
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from kuairec_utils.config import GROUND_TRUTH_SUBDIR, kuairec_data_dir, resolve
+from kuairec_utils.config import (
+    GROUND_TRUTH_SUBDIR,
+    PROJ_ROOT,
+    kuairec_data_dir,
+    load_params,
+    resolve,
+)
 from kuairec_utils.data.kuairec import read_table
 from kuairec_utils.evaluation.truth import (
     HABIT_COLUMNS,
@@ -53,14 +63,31 @@ from kuairec_utils.evaluation.truth import (
     simulated_world,
     true_candidate_probabilities,
 )
-from kuairec_utils.heads import HEADS
-from kuairec_utils.simulate import ranking_score
-from kuairec_utils.weights.feeds import daily_show_matrix, sample_candidates, session_feeds
-from kuairec_utils.weights.selection import (
+from kuairec_utils.head_weights.feeds import daily_show_matrix, sample_candidates, session_feeds
+from kuairec_utils.head_weights.selection import (
+    SelectionEstimate,
     jackknife_selection_weights,
     selection_weights,
     sessions_with_repeats,
 )
+from kuairec_utils.heads import HEADS
+from kuairec_utils.metrics import write_metrics
+from kuairec_utils.simulate import ranking_score
+
+
+def by_head(values: np.ndarray) -> dict[str, float]:
+    return {h: float(v) for h, v in zip(HEADS, values, strict=True)}
+
+
+def fit_figures(est: SelectionEstimate, w_true: np.ndarray | None) -> dict[str, Any]:
+    """A fit's figures for the metrics record: the printed row's, unrounded."""
+    figures = {"w": by_head(est.w), "se": by_head(est.w_se), "noise sd": float(est.noise_sd)}
+    if w_true is not None:
+        figures["max error"] = float(np.abs(est.w - w_true).max())
+        if est.uncorrected is not None:
+            figures["uncorrected max error"] = float(np.abs(est.uncorrected.w - w_true).max())
+    figures |= {"sessions": int(est.n_sessions), "converged": bool(est.converged)}
+    return figures  # (the time is printed, not recorded: a rerun writes the same bytes)
 
 
 def fit_row(
@@ -71,14 +98,16 @@ def fit_row(
     users: np.ndarray,
     w_true: np.ndarray | None,
     jackknife: bool = False,
-) -> dict:
+) -> tuple[dict, dict]:
     """One printed row: the selection model's w, standard errors, noise sd and error (with
-    ``jackknife``: the bias-corrected fit, and the uncorrected one's error)."""
+    ``jackknife``: the bias-corrected fit, and the uncorrected one's error); and the same
+    figures, unrounded, for the metrics record (``fit_figures``)."""
     tic = time.perf_counter()
     if jackknife:
         est = jackknife_selection_weights(probs, session, in_feed, cluster=users)
     else:
         est = selection_weights(probs, session, in_feed, cluster=users)
+    seconds = round(time.perf_counter() - tic)
     row = {"feeds / probabilities": name, **dict(zip(HEADS, np.round(est.w, 3), strict=True))}
     row["se"] = " ".join(f"{v:.3f}" for v in est.w_se)
     row["noise sd"] = round(est.noise_sd, 4)
@@ -87,9 +116,9 @@ def fit_row(
         if est.uncorrected is not None:
             row["uncorrected"] = round(float(np.abs(est.uncorrected.w - w_true).max()), 3)
     row |= {"sessions": est.n_sessions, "converged": est.converged}
-    row["seconds"] = round(time.perf_counter() - tic)
+    row["seconds"] = seconds
     print(pd.DataFrame([row]).to_string(index=False), flush=True)
-    return row
+    return row, fit_figures(est, w_true)
 
 
 def resimulate(
@@ -168,7 +197,7 @@ def resimulate(
     return built
 
 
-def main(argv: list[str] | None = None) -> int:
+def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--every", type=int, default=None, help="use every n-th session (1: all)")
     parser.add_argument(
@@ -206,16 +235,126 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw", default="data/raw")
     parser.add_argument("--models", default="models")
     parser.add_argument("--metrics", default="metrics")
-    parser.add_argument("--model", default="gnn_h64", help="the value model 05 ran on")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="the value model 05 ran on (default: the first of value_model.downstream)",
+    )
+    parser.add_argument("--out", type=Path, help="also write the figures to this metrics file")
+    return parser
+
+
+def chosen_sessions(
+    args: argparse.Namespace, every: int, interactions: pd.DataFrame, sessions: pd.DataFrame
+) -> np.ndarray:
+    """Every ``every``-th of the sessions whose feed length lies in ``--k-range`` (without a
+    repeated video unless ``--keep-repeats``)."""
+    lo, hi = args.k_range
+    all_k = sessions["k"].to_numpy()
+    eligible = (all_k >= lo) & (all_k <= hi)
+    if not args.keep_repeats:  # the platform filled these feeds when its new candidates ran out
+        eligible &= ~sessions_with_repeats(interactions).loc[sessions["session_id"]].to_numpy()
+    return np.flatnonzero(eligible)[::every]
+
+
+def reference_candidates(
+    raw: Path, interactions: pd.DataFrame, truth: pd.DataFrame, query: tuple
+) -> dict[str, np.ndarray]:
+    """``--references``: the exact probabilities a value model could learn at best."""
+    # what the value model can learn at best: 05 scores the candidates at the training mean of
+    # log(1 + position), whose fatigue the platform's position-free probabilities do not carry;
+    # and no model foresees the session's own selectivity shock
+    cfg, _ = simulated_world(raw)
+    train = interactions["split"] == "train"
+    fatigue = cfg.fatigue_per_log_position * float(
+        np.log1p(interactions.loc[train, "position"]).mean()
+    )
+    candidates = {}
+    for label, shift, threshold in [
+        ("fatigue at the mean position", -fatigue, "session"),
+        ("the user's mean selectivity", 0.0, "user"),
+        ("both", -fatigue, "user"),
+    ]:
+        candidates[f"logged, exact, {label}"] = true_candidate_probabilities(
+            raw, *query, truth=truth, utility_shift=shift, selectivity=threshold
+        )
+    return candidates
+
+
+def logged_candidates(
+    raw: Path,
+    interactions: pd.DataFrame,
+    sessions: pd.DataFrame,
+    cache: Any,
+    item_ids: np.ndarray,
+    pick: np.ndarray,
+    first_row: np.ndarray,
+    references: bool,
+) -> dict[str, tuple]:
+    """05's cached candidates of the sessions ``pick``: {name: (probs, session, in_feed, user)}
+    with the GNN's probabilities and, on simulated data, the exact ones (and the references)."""
+    items, valid = cache["items"][pick], cache["valid"][pick]
+    rows, slots = np.nonzero(valid)
+    in_feed = slots < sessions["k"].to_numpy()[pick][rows]
+    users = sessions["user_id"].to_numpy()[pick][rows]
+    candidates = {"logged, GNN": cache["probs"][pick][rows, slots]}
+    if has_ground_truth(raw):
+        truth = pd.read_parquet(
+            raw / GROUND_TRUTH_SUBDIR / "big_matrix_truth.parquet",
+            columns=[*HABIT_COLUMNS, "is_duplicate"],
+        )
+        query = (users, item_ids[items[rows, slots]], first_row[pick][rows])
+        candidates["logged, exact (from the truth)"] = true_candidate_probabilities(
+            raw, *query, truth=truth
+        )
+        if references:
+            candidates |= reference_candidates(raw, interactions, truth, query)
+    return {name: (probs, rows, in_feed, users) for name, probs in candidates.items()}
+
+
+def estimates_05(record: dict, w_true: np.ndarray | None, model: str) -> dict[str, Any]:
+    """Prints 05's estimates on all sessions (w and max error) and returns them as a record."""
+    print(f"\n05 on all sessions (metrics/weights_{model}.json):")
+    figures: dict[str, Any] = {}
+    for name, estimate in record["estimators"].items():
+        if "w" in estimate:
+            w = [estimate["w"][h] for h in HEADS]
+            print(f"  {name} {np.round(w, 4)}", end="")
+            error = estimate.get("max_abs_error")
+            if isinstance(error, dict):  # pooled over the value-model seeds
+                error = error["mean"]
+            print(f", max error {error:.4f}" if error is not None else "")
+            figures[name] = {"w": by_head(w), "max error": error}
+    if w_true is not None:
+        print(f"  w_true {np.round(w_true, 4)}")
+        figures["w_true"] = by_head(w_true)
+    return figures
+
+
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The arguments the script ran with (``--out`` aside), paths inside the project relative to
+    its root."""
+    out = {}
+    for name, value in vars(args).items():
+        if isinstance(value, Path):
+            value = str(value.relative_to(PROJ_ROOT) if value.is_relative_to(PROJ_ROOT) else value)
+        if name != "out":
+            out[name] = value
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argument_parser()
     args = parser.parse_args(argv)
-    every = args.every if args.every is not None else (20 if args.resimulate else 8)
-    if every < 1:
-        parser.error(f"--every must be at least 1, got {every}")
+    args.every = args.every if args.every is not None else (20 if args.resimulate else 8)
+    if args.every < 1:
+        parser.error(f"--every must be at least 1, got {args.every}")
     interim, raw = resolve(args.interim), resolve(args.raw)
     models, metrics = resolve(args.models), resolve(args.metrics)
     for flag in ("resimulate", "references"):
         if getattr(args, flag) and not has_ground_truth(raw):
             parser.error(f"--{flag} needs the simulator's ground truth under {raw}")
+    args.model = args.model or load_params()["value_model"]["downstream"][0]
 
     interactions = pd.read_parquet(interim / "interactions.parquet")
     sessions = session_feeds(interactions)
@@ -229,14 +368,9 @@ def main(argv: list[str] | None = None) -> int:
     item_ids = np.load(models / record["model"] / run / "embeddings.npz")["video_id"]
     w_true = record.get("w_true")
     w_true = None if w_true is None else np.array([w_true[h] for h in HEADS])
-    lo, hi = args.k_range
-    all_k = sessions["k"].to_numpy()
-    eligible = (all_k >= lo) & (all_k <= hi)
-    if not args.keep_repeats:  # the platform filled these feeds when its new candidates ran out
-        eligible &= ~sessions_with_repeats(interactions).loc[sessions["session_id"]].to_numpy()
-    pick = np.flatnonzero(eligible)[::every]
+    pick = chosen_sessions(args, args.every, interactions, sessions)
     if len(pick) == 0:
-        parser.error(f"no session has a feed of {lo}..{hi} videos")
+        parser.error(f"no session has a feed of {args.k_range[0]}..{args.k_range[1]} videos")
     first_row = (
         interactions.sort_values(["session_id", "position"])
         .groupby("session_id")["raw_row"]
@@ -244,61 +378,31 @@ def main(argv: list[str] | None = None) -> int:
         .loc[sessions["session_id"]]
         .to_numpy()
     )
-    lines = []
     if args.resimulate:
-        for name, fields in resimulate(raw, sessions, pick, first_row, args.seed).items():
-            lines.append(fit_row(name, *fields, w_true, args.jackknife))
+        fits = resimulate(raw, sessions, pick, first_row, args.seed)
     else:
-        items, valid = cache["items"][pick], cache["valid"][pick]
-        rows, slots = np.nonzero(valid)
-        in_feed = slots < all_k[pick][rows]
-        users = sessions["user_id"].to_numpy()[pick][rows]
-        candidates = {"logged, GNN": cache["probs"][pick][rows, slots]}
-        if has_ground_truth(raw):
-            truth = pd.read_parquet(
-                raw / GROUND_TRUTH_SUBDIR / "big_matrix_truth.parquet",
-                columns=[*HABIT_COLUMNS, "is_duplicate"],
-            )
-            query = (users, item_ids[items[rows, slots]], first_row[pick][rows])
-            candidates["logged, exact (from the truth)"] = true_candidate_probabilities(
-                raw, *query, truth=truth
-            )
-            if args.references:
-                # what the value model can learn at best: 05 scores the candidates at the
-                # training mean of log(1 + position), whose fatigue the platform's
-                # position-free probabilities do not carry; and no model foresees the
-                # session's own selectivity shock
-                cfg, _ = simulated_world(raw)
-                train = interactions["split"] == "train"
-                fatigue = cfg.fatigue_per_log_position * float(
-                    np.log1p(interactions.loc[train, "position"]).mean()
-                )
-                for label, shift, threshold in [
-                    ("fatigue at the mean position", -fatigue, "session"),
-                    ("the user's mean selectivity", 0.0, "user"),
-                    ("both", -fatigue, "user"),
-                ]:
-                    candidates[f"logged, exact, {label}"] = true_candidate_probabilities(
-                        raw,
-                        *query,
-                        truth=truth,
-                        utility_shift=shift,
-                        selectivity=threshold,
-                    )
-        for name, probs in candidates.items():
-            lines.append(fit_row(name, probs, rows, in_feed, users, w_true, args.jackknife))
+        fits = logged_candidates(
+            raw, interactions, sessions, cache, item_ids, pick, first_row, args.references
+        )
+    lines, figures = [], {}
+    for name, fields in fits.items():
+        row, figures[name] = fit_row(name, *fields, w_true, args.jackknife)
+        lines.append(row)
     which = "all sessions" if args.keep_repeats else "the sessions without a repeated video"
+    lo, hi = args.k_range
     lengths = "" if args.k_range == (1, 10**9) else f" with {lo}..{hi} videos"
-    print(f"\nthe selection model on every {every}-th of {which}{lengths}:")
+    print(f"\nthe selection model on every {args.every}-th of {which}{lengths}:")
     print(pd.DataFrame(lines).to_string(index=False))
-    print(f"\n05 on all sessions (metrics/weights_{args.model}.json):")
-    for name, estimate in record["estimators"].items():
-        if "w" in estimate:
-            print(f"  {name} {np.round([estimate['w'][h] for h in HEADS], 4)}", end="")
-            error = estimate.get("max_abs_error")
-            print(f", max error {error:.4f}" if error is not None else "")
-    if w_true is not None:
-        print(f"  w_true {np.round(w_true, 4)}")
+    estimates = estimates_05(record, w_true, args.model)
+    if args.out is not None:
+        write_metrics(
+            args.out,
+            {
+                "settings": settings(args),
+                "the selection model": figures,
+                "05 on all sessions": estimates,
+            },
+        )
     return 0
 
 

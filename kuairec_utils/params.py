@@ -15,6 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from kuairec_utils.config import PARAMS_FILE, load_params, resolve
+from kuairec_utils.names import (  # each name written once, there
+    CORRECTIONS,
+    ESTIMATORS,
+    GRAPH_MODELS,
+    JACKKNIFE_MIN_FEED,
+    SCHEDULES,
+    SELECTIVITIES,
+)
 
 SOURCES = ("simulated", "kuairec")
 DEVICES = ("auto", "cpu", "cuda")
@@ -36,25 +44,6 @@ SECTIONS = (
     "claims",
     "debias",
 )
-
-
-# kuairec_utils.models.training.SCHEDULES (not imported: checking the parameters needs no torch; a test
-# keeps the two equal)
-SCHEDULES = ("cosine", "constant")
-
-# the graph value models of kuairec_utils.models.VALUE_MODELS that gnn.arch may name, and the
-# head-weight estimators of kuairec_utils.weights.estimators.ESTIMATORS (not imported, as above)
-GRAPH_MODELS = ("gcn",)
-ESTIMATORS = ("plain", "rank_logit", "selection")
-
-# kuairec_utils.debias.correct.CORRECTIONS and kuairec_utils.debias.run.SELECTIVITIES (not
-# imported, as above)
-CORRECTIONS = ("structural", "fitted")
-SELECTIVITIES = ("in_sample", "cross_fitted")
-
-# kuairec_utils.weights.selection.JACKKNIFE_MIN_FEED (not imported: checking the parameters needs no
-# scipy; a test keeps the two equal)
-JACKKNIFE_MIN_FEED = 10
 
 
 class ParamError(ValueError):
@@ -199,7 +188,7 @@ def section_values(namespace: Mapping[str, Any], section: str) -> dict[str, Any]
 def check_params(params: Mapping[str, Any]) -> None:
     """Raise ParamError naming the first value of ``params`` (a whole params.yaml) that is
     missing, of the wrong type or out of range."""
-    from kuairec_utils.data.dataset import InteractionsConfig
+    from kuairec_utils.data.interactions import InteractionsConfig
     from kuairec_utils.features import FeatureConfig
     from kuairec_utils.simulate import SimConfig, SimulationError
 

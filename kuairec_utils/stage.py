@@ -10,6 +10,11 @@ that the notebook's ``parameters`` cell names becomes that parameter; ``-p`` set
 (after the sections; DVC interpolates ``${...}`` in dvc.yaml first). The notebook's paths keep
 their defaults (from the project root). DVC tracks the same sections under the stage's
 ``params``, so a change of any value re-runs exactly the stages that read it.
+
+The executed copy is kept in git (a reader sees every table and plot), so what changes from one
+run to the next is stripped from it (``strip_volatile``): timestamps and durations, the
+kernel's progress bars and warnings on stderr, the paths of the run. A rerun on the same
+machine writes the same bytes.
 """
 
 from __future__ import annotations
@@ -73,6 +78,37 @@ def stage_parameters(
     return out | dict(overrides)
 
 
+INJECTED_CELL_ID = "injected-parameters"  # papermill gives the cell a random id
+
+
+def strip_volatile(nb: dict[str, Any]) -> dict[str, Any]:
+    """An executed notebook without what differs between two runs of the same inputs: the
+    papermill and execution metadata of the notebook and its cells (times, durations, paths,
+    environment) but the parameters, the stderr streams (progress bars, warnings, timings), and
+    the injected parameters cell's random id."""
+    papermill = nb.get("metadata", {}).get("papermill")
+    if papermill is not None:
+        nb["metadata"]["papermill"] = {"parameters": papermill.get("parameters", {})}
+    for cell in nb["cells"]:
+        metadata = cell.get("metadata", {})
+        metadata.pop("papermill", None)
+        metadata.pop("execution", None)
+        if INJECTED_CELL_ID in metadata.get("tags", []):
+            cell["id"] = INJECTED_CELL_ID
+        if "outputs" in cell:
+            cell["outputs"] = [
+                o
+                for o in cell["outputs"]
+                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            ]
+    return nb
+
+
+def write_notebook(nb: dict[str, Any], path: Path) -> None:
+    """A notebook as JupyterLab writes it (one-space indent, UTF-8, a final newline)."""
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook", help="the notebook's name, e.g. 04_gnn")
@@ -100,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(source), str(out), parameters=parameters, kernel_name=KERNEL)
+    write_notebook(strip_volatile(json.loads(out.read_text())), out)
     return 0
 
 

@@ -52,7 +52,7 @@ def tiny_sim(tmp_path_factory: pytest.TempPathFactory, project_params: dict) -> 
 def tiny_interim(tiny_sim: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """What 01_data writes for the tiny release: ``<dir>/interactions.parquet``."""
     from kuairec_utils.config import kuairec_data_dir
-    from kuairec_utils.data.dataset import InteractionsConfig, build_interactions
+    from kuairec_utils.data.interactions import InteractionsConfig, build_interactions
     from kuairec_utils.data.kuairec import read_table
     from kuairec_utils.heads import LabelThresholds
 

@@ -337,7 +337,7 @@ def test_split_half_calibration_predicts_the_residual_of_a_noisy_top_k() -> None
     import importlib.util
     from pathlib import Path
 
-    from kuairec_utils.weights.moments import top_k_mask
+    from kuairec_utils.head_weights.moments import top_k_mask
 
     spec = importlib.util.spec_from_file_location(
         "residual_measurement",

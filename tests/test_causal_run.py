@@ -11,7 +11,7 @@ import pytest
 from scipy.special import expit
 
 from kuairec_utils.causal.run import causal_run, pool_effects
-from kuairec_utils.weights.feeds import session_feeds
+from kuairec_utils.head_weights.feeds import session_feeds
 
 W = np.array([0.22, 0.10, -0.02, -0.66])
 SETTINGS = {"seed": 3, "prior_sd": 3.0, "center_index": "no", "quality_offset": "watch"}

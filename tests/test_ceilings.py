@@ -154,7 +154,7 @@ def test_structural_learner_is_informative_and_close_to_the_oracle(
     tiny_sim: Path, tiny_processed: Path, truth: pd.DataFrame
 ) -> None:
     from kuairec_utils.evaluation.ceilings import structural_learner
-    from kuairec_utils.models.edges import load_processed
+    from kuairec_utils.models.dataset import load_processed
     from kuairec_utils.models.training import auc_by_head
 
     data = load_processed(tiny_processed)

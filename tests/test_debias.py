@@ -31,7 +31,7 @@ from kuairec_utils.debias.crossfit import (
     split_folds,
 )
 from kuairec_utils.debias.run import debias_run, evaluation_record, true_signal
-from kuairec_utils.debias.target import SkipTruth, skip_target
+from kuairec_utils.evaluation.debias_target import SkipTruth, skip_target
 
 
 def planted(n_users: int = 300, sessions_per_user: int = 12, length: int = 30, seed: int = 0):
@@ -370,8 +370,8 @@ def test_07_reproduces_the_settings_06_built_its_selectivity_with():
 
 
 def test_the_run_writes_the_headline_and_the_details(tmp_path: Path):
-    from kuairec_utils.debias.report import debias_claim, debias_section
     from kuairec_utils.metrics import write_metrics
+    from kuairec_utils.report.debias import debias_claim, debias_section
 
     d = planted(n_users=80)
     fit = cross_fitted_selectivity(d["rows"], d["session"], prior_sd=3.0, seed=0)
@@ -448,11 +448,12 @@ def test_07_reads_the_first_value_model_seed():
 
 def test_params_check_the_choices_of_the_module():
     from kuairec_utils import params
-    from kuairec_utils.debias.correct import CORRECTIONS
-    from kuairec_utils.debias.run import SELECTIVITIES
+    from kuairec_utils.debias.run import signal_name
+    from kuairec_utils.names import CORRECTIONS, SELECTIVITIES
 
-    assert params.CORRECTIONS == CORRECTIONS
-    assert params.SELECTIVITIES == SELECTIVITIES
+    for correction in CORRECTIONS:  # every choice params accepts names a signal
+        for selectivity in SELECTIVITIES:
+            assert signal_name(correction, selectivity).startswith(correction)
     section = {"correction": "structural", "min_session_length": 10, "n_boot": 20}
     params.check_debias(section | {"selectivity": "cross_fitted", "prior_sd": 3.0})
     with pytest.raises(params.ParamError, match="debias.selectivity"):

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from kuairec_utils.config import kuairec_data_dir
-from kuairec_utils.data.dataset import InteractionsConfig, build_interactions
+from kuairec_utils.data.interactions import InteractionsConfig, build_interactions
 from kuairec_utils.data.kuairec import read_table
 from kuairec_utils.features import (
     GROUPS,
@@ -478,7 +478,7 @@ def test_queries_must_name_known_sessions_of_their_user(
 
 
 def test_stack_rows_equals_column_stack_in_blocks() -> None:
-    from kuairec_utils.weights.feeds import stack_rows
+    from kuairec_utils.head_weights.feeds import stack_rows
 
     rng = np.random.default_rng(2)
     columns = [rng.normal(size=10_001).astype(np.float32) for _ in range(7)]
@@ -496,9 +496,9 @@ def test_scoring_queries_in_chunks_gives_the_bits_of_one_call(
     """05 scores the small matrix's pairs a chunk at a time; chunks cut across users."""
     import torch
 
-    from kuairec_utils.models.edges import load_processed
+    from kuairec_utils.head_weights.feeds import score_queries
+    from kuairec_utils.models.dataset import load_processed
     from kuairec_utils.models.gcn import GCNValueModel, normalized_adjacency
-    from kuairec_utils.weights.feeds import score_queries
 
     data = load_processed(tiny_processed, features=False)
     train = data.splits["train"]

@@ -16,7 +16,7 @@ from torch_geometric.nn import GCNConv
 
 import kuairec_utils.models.training as models
 from kuairec_utils.heads import HEADS
-from kuairec_utils.models.edges import Dataset, EdgeSet, load_processed
+from kuairec_utils.models.dataset import Dataset, EdgeSet, load_processed
 from kuairec_utils.models.gcn import (
     GCNValueModel,
     normalized_adjacency,
@@ -190,15 +190,15 @@ def test_the_cosine_schedule_decays_from_lr_to_zero() -> None:
         scheduled_lr(0.02, "linear", 0, total)
 
 
-def test_params_check_the_schedules_of_the_models_module() -> None:
-    from kuairec_utils import params
-
-    assert params.SCHEDULES == models.SCHEDULES
+def test_every_name_params_accepts_has_its_registered_code() -> None:
+    from kuairec_utils import names
+    from kuairec_utils.head_weights.estimators import ESTIMATORS
     from kuairec_utils.models import VALUE_MODELS
-    from kuairec_utils.weights.estimators import ESTIMATORS
 
-    assert set(params.GRAPH_MODELS) <= set(VALUE_MODELS)
-    assert params.ESTIMATORS == tuple(ESTIMATORS)
+    assert set(names.GRAPH_MODELS) <= set(VALUE_MODELS)
+    assert tuple(ESTIMATORS) == names.ESTIMATORS
+    for schedule in names.SCHEDULES:  # each schedule the check accepts, the training runs
+        assert scheduled_lr(0.02, schedule, 0, 10) > 0
 
 
 def test_fit_sets_the_scheduled_rate_before_every_step(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -74,7 +74,7 @@ def test_02_features_notebook(tiny_sim: Path, tmp_path: Path) -> None:
     import pandas as pd
 
     from kuairec_utils.config import kuairec_data_dir
-    from kuairec_utils.data.dataset import InteractionsConfig, build_interactions
+    from kuairec_utils.data.interactions import InteractionsConfig, build_interactions
     from kuairec_utils.data.kuairec import read_table
     from kuairec_utils.heads import LabelThresholds
 
@@ -330,6 +330,7 @@ def head_weights(trained: Path, tiny_sim: Path, tiny_interim: Path, tiny_process
         "raw_dir": str(tiny_sim),
         "models_dir": str(trained / "models"),
         "metrics_dir": str(out / "metrics"),
+        "figures_dir": str(out / "figures"),
         "model": DOWNSTREAM,
         "seeds": SEEDS,
         **HEAD_WEIGHTS_SMALL,
@@ -706,7 +707,7 @@ def test_05_06_and_07_estimate_the_same_without_the_ground_truth(
     models = tmp_path / "models"
     shutil.copytree(Path(head_weights["models_dir"]) / DOWNSTREAM, models / DOWNSTREAM)
     common = {**head_weights, "raw_dir": str(raw), "models_dir": str(models)}
-    common["metrics_dir"] = str(tmp_path / "metrics")
+    common |= {"metrics_dir": str(tmp_path / "metrics"), "figures_dir": str(tmp_path / "figures")}
     nb = run_notebook("05_head_weights.ipynb", tmp_path / "05", **common)
     printed = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
     assert "read from the cache for seeds []" in printed  # the candidates were scored afresh

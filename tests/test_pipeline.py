@@ -182,14 +182,17 @@ def reruns(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pa
 
 
 def test_a_second_clone_writes_byte_identical_metrics(repo: Path, reruns: dict[str, Path]) -> None:
-    """Same seed, same bytes: the metrics of a fresh copy equal the first run's (CPU)."""
+    """Same seed, same bytes: the metrics, the plots' data, the executed notebooks (stripped of
+    run-to-run noise) and the generated pages of a fresh copy equal the first run's (CPU)."""
     other = reruns["same"]
-    names = sorted(str(p.relative_to(repo / "metrics")) for p in (repo / "metrics").rglob("*.json"))
-    assert len(names) >= 8
+    written = [*(repo / "metrics").rglob("*.json"), *(repo / "metrics").rglob("*.csv")]
+    written += [*(repo / "reports/notebooks").glob("*.ipynb")]
+    written += [repo / "docs/results.md", repo / "docs/findings.md", repo / "README.md"]
+    names = sorted(str(p.relative_to(repo)) for p in written)
+    assert len([n for n in names if n.endswith(".ipynb")]) >= 10
+    assert len([n for n in names if n.startswith("metrics/plots/")]) >= 8
     for name in names:
-        assert (other / "metrics" / name).read_bytes() == (repo / "metrics" / name).read_bytes(), (
-            name
-        )
+        assert (other / name).read_bytes() == (repo / name).read_bytes(), name
 
 
 def test_another_cpus_kernels_write_the_same_metrics_to_their_precision(

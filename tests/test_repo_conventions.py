@@ -100,8 +100,42 @@ def parameter_names(nb: dict) -> list[str]:
     return names
 
 
-def test_there_are_notebooks() -> None:
-    assert NOTEBOOKS, "no notebooks found"
+def executed_copies() -> list[Path]:
+    """The executed notebooks the study's stages write (dvc.yaml's outs, ``foreach`` items
+    from params.yaml)."""
+    stages = yaml.safe_load((PROJ_ROOT / "dvc.yaml").read_text())["stages"]
+    params = yaml.safe_load((PROJ_ROOT / "params.yaml").read_text())
+    found = []
+    for stage in stages.values():
+        items = [None]
+        if "foreach" in stage:
+            section, key = stage["foreach"].strip("${}").split(".")
+            items = params[section][key]
+        for out in stage.get("do", stage).get("outs", []):
+            path = next(iter(out)) if isinstance(out, dict) else out
+            if path.endswith(".ipynb"):
+                found += [path.replace("${item}", str(item)) for item in items]
+    return [PROJ_ROOT / p for p in found]
+
+
+def test_every_step_has_its_executed_notebook_with_its_outputs() -> None:
+    """A reader browsing the repository sees each step run: its executed copy is in git with
+    every code cell run, no error, tables or plots, and no run-to-run noise."""
+    copies = executed_copies()
+    for source in NOTEBOOKS:  # each step's notebook runs in the study (the ablation: supplementary)
+        if source.stem != "04_taste_ablation":
+            assert any(p.name.startswith(source.stem) for p in copies), source.name
+    for path in copies:
+        nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        outputs = [o for c in code for o in c.get("outputs", [])]
+        assert all(c.get("execution_count") for c in code), f"{path.name}: a cell not run"
+        assert not [o for o in outputs if o["output_type"] == "error"], path.name
+        assert not [o for o in outputs if o.get("name") == "stderr"], path.name
+        shown = [o for o in outputs if {"image/png", "text/html"} & set(o.get("data", {}))]
+        assert shown, f"{path.name}: no table or plot"
+        noise = [c for c in nb["cells"] if {"papermill", "execution"} & set(c["metadata"])]
+        assert not noise, f"{path.name}: run-to-run metadata"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -273,9 +307,10 @@ def test_a_stage_depends_on_every_module_its_code_imports(name: str) -> None:
 
 # the folders of the data flow a stage's command names (the notebooks' *_dir parameters, the
 # modules' path options); data/external holds files shipped with the repository, which the
-# acquire stage reads from config.py and lists as a dependency
+# acquire stage reads from config.py and lists as a dependency; the diagnostics' stages
+# (supplementary/dvc.yaml) name their folders with --raw, --processed, --interim and --models
 FLOW = ("data/", "models", "metrics", "reports")
-PATH_OPTIONS = ("--out", "--metrics", "--reports")
+PATH_OPTIONS = ("--out", "--metrics", "--reports", "--raw", "--processed", "--interim", "--models")
 
 
 def _named_paths(cmd: str) -> set[str]:
@@ -347,31 +382,39 @@ def test_the_data_dependency_check_names_a_missing_or_stray_dependency() -> None
     ]
 
 
-# a path into the repository's own folders, or a markdown file named bare
+# a path into the repository's own folders (its metrics and supplementary records included), or
+# a markdown file named bare
 REFERENCE = re.compile(
-    r"(?<![\w/.<{-])((?:docs|notebooks|kuairec_utils|benchmarks|diagnostics|tests)/[\w./-]*\w"
-    r"|\b[\w-]+\.md\b)"
+    r"(?<![\w/.<{-])((?:docs|notebooks|kuairec_utils|benchmarks|diagnostics|tests|metrics"
+    r"|supplementary)/[\w./-]*\w|\b[\w-]+\.md\b)"
 )
 LINK = re.compile(r"\]\(([^)#\s]+)")  # a markdown link's target
-
-
-GENERATED = {"results.md", "auc_table.md", "benchmarks/out"}  # written by stages and scripts
+PATTERN = "<{*$"  # a path going on with one of these is a pattern: metrics/auc_<model>.json
+GENERATED = {"auc_table.md", "benchmarks/out"}  # written by stages and scripts, not kept in git
+# the report's templates, each read where the page it fills lies (its links are relative to it)
+TEMPLATE_OUTPUT = {
+    "kuairec_utils/report/templates/findings.md": "docs/findings.md",
+    "kuairec_utils/report/templates/readme.md": "README.md",
+}
 
 
 def dangling_references(name: str, text: str, files: set[str]) -> list[str]:
     """The references in ``text`` (a file called ``name``) to files that are not in ``files``
     (the repository's, as paths from its root): paths into its folders (a module may be named
-    without its .py, a package by its folder), bare markdown file names, and markdown links."""
+    without its .py, a package by its folder, a pattern by the start of a file's path), bare
+    markdown file names, and markdown links."""
     folders = {str(Path(f).parent) for f in files} | {
         str(p) for f in files for p in Path(f).parents
     }
     missing = []
-    for ref in REFERENCE.findall(text):
-        ref = ref.rstrip(".")
+    for match in REFERENCE.finditer(text):
+        ref, after = match.group(1).rstrip("."), text[match.end() : match.end() + 1]
         if ref in GENERATED:
             continue
         if "/" not in ref:
             found = any(Path(f).name == ref for f in files)
+        elif after and after in PATTERN:
+            found = any(f.startswith(ref) for f in files)
         else:
             found = ref in files or ref in folders or f"{ref}.py" in files
         if not found:
@@ -379,10 +422,21 @@ def dangling_references(name: str, text: str, files: set[str]) -> list[str]:
     if name.endswith(".md"):
         for target in LINK.findall(text):
             if "://" not in target and not target.startswith("mailto:"):
-                path = os.path.normpath(Path(name).parent / target)
-                if path not in files and path not in folders and not path.startswith("reports"):
+                path = os.path.normpath(Path(TEMPLATE_OUTPUT.get(name, name)).parent / target)
+                if path not in files and path not in folders:
                     missing.append(target)
     return missing
+
+
+def declared_outputs(path: Path) -> set[str]:
+    """The outputs a dvc.yaml declares (what its stages write, not references to files)."""
+    stages = (yaml.safe_load(path.read_text()) or {}).get("stages", {})
+    found = set()
+    for stage in stages.values():
+        for key in ("outs", "metrics", "plots"):
+            for item in stage.get("do", stage).get(key, []):
+                found |= set(item) if isinstance(item, dict) else {item}
+    return found
 
 
 def test_no_reference_to_a_file_the_repository_does_not_hold() -> None:
@@ -399,6 +453,9 @@ def test_no_reference_to_a_file_the_repository_does_not_hold() -> None:
     for name in sorted(files - {"tests/test_repo_conventions.py"}):  # this file names examples
         if name.endswith(readable) or name in ("Makefile", ".ci/run"):
             missing = dangling_references(name, (PROJ_ROOT / name).read_text(), files)
+            if name.endswith("dvc.yaml"):  # a stage's output is written, not read
+                outputs = declared_outputs(PROJ_ROOT / name)
+                missing = [m for m in missing if not any(o.startswith(m) for o in outputs)]
             if missing:
                 problems[name] = missing
     assert not problems, problems
@@ -411,3 +468,7 @@ def test_the_reference_check_names_a_missing_file() -> None:
     assert dangling_references("docs/a.md", "[d](design.md) [g](../gone.md)", files) == [
         "../gone.md"
     ]
+    # the metrics are checked too; a pattern needs one file it matches
+    text = "metrics/auc_<model>.json metrics/gone.json kuairec_utils/models/g{x}"
+    found = dangling_references("x.py", text, files | {"metrics/auc_edge_mlp.json"})
+    assert found == ["metrics/gone.json"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kuairec_utils.report import (
+from kuairec_utils.report.page import (
     README_END,
     README_START,
     build_report,

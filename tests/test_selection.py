@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kuairec_utils.weights.selection import (
-    JACKKNIFE_MIN_FEED,
+from kuairec_utils.head_weights.selection import (
     jackknife_selection_weights,
     selection_weights,
     split_halves,
 )
+from kuairec_utils.names import JACKKNIFE_MIN_FEED
 
 W = np.array([0.22, 0.10, -0.02, -0.66])
 
@@ -159,10 +159,12 @@ def test_jackknife_refuses_short_feeds_and_bad_splits() -> None:
         jackknife_selection_weights(*long_feeds(5, W, 0.08, seed=0), n_splits=0)
 
 
-def test_params_check_the_jackknife_feed_minimum_of_the_selection_module() -> None:
+def test_params_refuse_a_feed_minimum_the_jackknife_cannot_split() -> None:
     from kuairec_utils import params
 
-    assert params.JACKKNIFE_MIN_FEED == JACKKNIFE_MIN_FEED
+    section = params.load_params()["head_weights"] | {"selection_bias_correction": "jackknife"}
+    with pytest.raises(params.ParamError, match="selection_min_feed"):
+        params.check_head_weights(section | {"selection_min_feed": JACKKNIFE_MIN_FEED - 1})
 
 
 def test_averaged_splits_add_their_own_noise_to_the_covariance() -> None:

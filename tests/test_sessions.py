@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from kuairec_utils.config import kuairec_data_dir
-from kuairec_utils.data.dataset import InteractionsConfig, build_interactions
+from kuairec_utils.data.interactions import InteractionsConfig, build_interactions
 from kuairec_utils.data.kuairec import read_table
 from kuairec_utils.data.sessions import burst_of, find_bursts, sessionize, split_days
 from kuairec_utils.heads import HEADS, LabelThresholds, head_labels

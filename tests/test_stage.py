@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from kuairec_utils.config import PROJ_ROOT, load_params
-from kuairec_utils.stage import main, notebook_parameters, parse_value, stage_parameters
+from kuairec_utils.stage import (
+    main,
+    notebook_parameters,
+    parse_value,
+    stage_parameters,
+    strip_volatile,
+)
 
 
 def test_a_notebooks_parameters_and_their_defaults() -> None:
@@ -56,3 +62,39 @@ def test_the_executed_copy_holds_the_handed_parameters(tmp_path: Path) -> None:
     cells = json.loads(out.read_text())["cells"]
     injected = [c for c in cells if "injected-parameters" in c["metadata"].get("tags", [])]
     assert "none" in "".join(injected[0]["source"])
+
+
+def executed(start: str, seconds: float, cell_id: str) -> dict:
+    """A notebook as papermill leaves it after one run started at ``start``."""
+    run = {"start_time": start, "duration": seconds, "status": "completed"}
+    return {
+        "metadata": {"papermill": {"parameters": {"seed": 1}, "input_path": "/x", **run}},
+        "cells": [
+            {
+                "id": cell_id,
+                "cell_type": "code",
+                "metadata": {"tags": ["injected-parameters"], "papermill": run},
+                "outputs": [],
+                "source": ["seed = 1\n"],
+            },
+            {
+                "id": "fixed",
+                "cell_type": "code",
+                "metadata": {"execution": {"iopub.status.idle": start}, "papermill": run},
+                "outputs": [
+                    {"output_type": "stream", "name": "stderr", "text": [f"{seconds} it/s"]},
+                    {"output_type": "stream", "name": "stdout", "text": ["AUC 0.87\n"]},
+                ],
+                "source": ["print('AUC 0.87')\n"],
+            },
+        ],
+    }
+
+
+def test_two_runs_of_the_same_inputs_leave_the_same_executed_copy() -> None:
+    first = strip_volatile(executed("2026-01-01T00:00", 3.5, "a1"))
+    second = strip_volatile(executed("2026-01-02T09:30", 4.25, "b2"))
+    assert first == second
+    assert first["metadata"]["papermill"] == {"parameters": {"seed": 1}}  # kept: the inputs
+    outputs = first["cells"][1]["outputs"]
+    assert outputs == [{"output_type": "stream", "name": "stdout", "text": ["AUC 0.87\n"]}]

@@ -20,7 +20,7 @@ from kuairec_utils.models import (
     save_value_model,
     training_adjacency,
 )
-from kuairec_utils.models.edges import NodeInputs, pool_rare_tags
+from kuairec_utils.models.dataset import NodeInputs, pool_rare_tags
 from kuairec_utils.models.runs import short_run, warm_cold_auc
 from kuairec_utils.models.training import TrainConfig, auc_by_head, fit, predict
 

@@ -13,8 +13,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from kuairec_utils.head_weights.moments import feed_mean_embeddings, to_l1_sphere, top_k_mask
 from kuairec_utils.heads import HEADS
-from kuairec_utils.weights.moments import feed_mean_embeddings, to_l1_sphere, top_k_mask
 
 
 def feed_scores(

@@ -33,7 +33,6 @@ from scipy.special import expit, logit
 from kuairec_utils.heads import HEADS
 
 SKIP = HEADS.index("negative")
-CORRECTIONS: tuple[str, ...] = ("structural", "fitted")
 
 
 @dataclass

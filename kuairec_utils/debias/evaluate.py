@@ -33,7 +33,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -47,18 +46,6 @@ MEASURES: tuple[str, ...] = ("corr_target", "partial_corr_preference", "corr_tru
 SKIP = HEADS.index("negative")
 # the unit variables besides the signals' rates (columns of ``unit_moments``)
 TARGET, PREFERENCE, INDEX, C_TRUE = "target", "preference", "index", "c_true"
-
-
-def latent_preference(raw_dir: str | Path, user_id: np.ndarray, video_id: np.ndarray) -> np.ndarray:
-    """The simulator's latent preference of each (user, video): the utility without the
-    position's fatigue and the habit state (intercept, user bias, video quality, taste match).
-    Evaluation only."""
-    from kuairec_utils.evaluation.truth import _world_rows, simulated_world
-    from kuairec_utils.simulate import static_utility
-
-    cfg, world = simulated_world(raw_dir)
-    u, v = _world_rows(world, np.asarray(user_id), np.asarray(video_id))
-    return static_utility(cfg, world, u, v)
 
 
 def means(values: np.ndarray, index: np.ndarray, size: int) -> np.ndarray:

@@ -20,7 +20,6 @@ import pandas as pd
 
 from kuairec_utils.debias import evaluate as ev
 from kuairec_utils.debias.correct import (
-    CORRECTIONS,
     SKIP,
     corrected_signals,
     debiased_rows,
@@ -29,10 +28,10 @@ from kuairec_utils.debias.correct import (
     structural_shift,
 )
 from kuairec_utils.debias.crossfit import CrossFit
-from kuairec_utils.debias.target import SkipTruth
+from kuairec_utils.evaluation.debias_target import SkipTruth
+from kuairec_utils.names import CORRECTIONS, SELECTIVITIES
 from kuairec_utils.uncertainty import verdict
 
-SELECTIVITIES: tuple[str, ...] = ("in_sample", "cross_fitted")  # as debias.selectivity
 CROSS_FITTED = "_cross_fitted"  # the cross-fitted corrections' names: "structural_cross_fitted"
 MIN_GAIN = 0.05  # share_of_gain only where |corr_true - corr_raw| is at least this
 CLAIMED: tuple[str, ...] = ("corr_target", "partial_corr_preference")  # each difference above 0

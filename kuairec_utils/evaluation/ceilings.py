@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kuairec_utils.evaluation.truth import _world_rows, simulated_world
+from kuairec_utils.evaluation.truth import simulated_world, world_rows
 from kuairec_utils.simulate import REF_DURATION_S
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def learnable_latents(
     Habit, fatigue and the session's selectivity are left out: they are not static.
     """
     _, world = simulated_world(raw_dir)
-    u, v = _world_rows(world, np.asarray(user_id), np.asarray(video_id))
+    u, v = world_rows(world, np.asarray(user_id), np.asarray(video_id))
     warm = np.isin(world.video_id[v], np.asarray(warm_video_ids))
     projected, _ = tag_taste(world)
     video_taste = np.where(warm[:, None], world.video_taste[v], projected[v])
@@ -90,7 +90,7 @@ def _truth_rows(
     world: World, truth: pd.DataFrame, raw_row: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Positions in the world's arrays of the users and videos of the big-matrix rows ``raw_row``."""
-    return _world_rows(
+    return world_rows(
         world, truth["user_id"].to_numpy()[raw_row], truth["video_id"].to_numpy()[raw_row]
     )
 

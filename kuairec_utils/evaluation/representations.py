@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kuairec_utils.evaluation.truth import _world_rows, simulated_world
+from kuairec_utils.evaluation.truth import simulated_world, world_rows
 
 
 def probe_r2(h: np.ndarray, target: np.ndarray, seed: int = 0, ridge: float = 1e-3) -> float:
@@ -46,8 +46,8 @@ def taste_probes(
     """The probe's R^2 for the users' true taste, the warm videos' (shown on the training days)
     and the cold videos', from the final user and video representations."""
     _, world = simulated_world(raw_dir)
-    u, _ = _world_rows(world, np.asarray(user_ids), np.full(len(user_ids), world.video_id[0]))
-    _, v = _world_rows(world, np.full(len(item_ids), world.user_id[0]), np.asarray(item_ids))
+    u, _ = world_rows(world, np.asarray(user_ids), np.full(len(user_ids), world.video_id[0]))
+    _, v = world_rows(world, np.full(len(item_ids), world.user_id[0]), np.asarray(item_ids))
     warm = np.asarray(warm_items, dtype=bool)
     return {
         "users": probe_r2(user_h, world.user_taste[u], seed),

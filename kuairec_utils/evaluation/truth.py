@@ -138,7 +138,7 @@ def simulated_world(raw_dir: str | Path) -> tuple[SimConfig, World]:
     return cfg, build_world(cfg, np.random.default_rng(streams[0]))
 
 
-def _world_rows(
+def world_rows(
     world: World, user_id: np.ndarray, video_id: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Positions of users and videos in the world's arrays (error if one is not there)."""
@@ -177,7 +177,7 @@ def habit_records(
     """
     from kuairec_utils.simulate import static_utility
 
-    u, v = _world_rows(world, truth["user_id"].to_numpy(), truth["video_id"].to_numpy())
+    u, v = world_rows(world, truth["user_id"].to_numpy(), truth["video_id"].to_numpy())
     static = static_utility(cfg, world, u, v)
     fatigue = cfg.fatigue_per_log_position * np.log1p(truth["position"].to_numpy())
     rows = pd.DataFrame(
@@ -294,7 +294,7 @@ def true_candidate_probabilities(
     keep = ~truth["is_duplicate"].to_numpy()
     records = habit_records(cfg, world, truth[keep], play_ms[keep])
     first = np.asarray(first_raw_row)
-    u, v = _world_rows(world, np.asarray(user_id), np.asarray(video_id))
+    u, v = world_rows(world, np.asarray(user_id), np.asarray(video_id))
     session = truth["session_id"].to_numpy()
     habit = _habit_lookup(records, world.n_categories - 1, session.max(initial=0))
     selectivities = truth["selectivity"].to_numpy()
@@ -315,3 +315,14 @@ def true_candidate_probabilities(
             threshold = world.user_selectivity[uu]
         out[part] = head_probabilities(cfg, utility, threshold, world.video_duration_ms[vv])[0]
     return out
+
+
+def latent_preference(raw_dir: str | Path, user_id: np.ndarray, video_id: np.ndarray) -> np.ndarray:
+    """The simulator's latent preference of each (user, video): the utility without the
+    position's fatigue and the habit state (intercept, user bias, video quality, taste match).
+    Evaluation only."""
+    from kuairec_utils.simulate import static_utility
+
+    cfg, world = simulated_world(raw_dir)
+    u, v = world_rows(world, np.asarray(user_id), np.asarray(video_id))
+    return static_utility(cfg, world, u, v)

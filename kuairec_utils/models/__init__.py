@@ -14,7 +14,7 @@ interaction, ``node_embeddings()`` the final user and video representations. Tra
   graph of *training* interactions, then the edge MLP on ``[h_user, h_video, edge features]``;
 - ``taste``: nodes started from the users' features and the videos' tags, LightGCN propagation
   that keeps layer 0, and a per-head bilinear taste term beside the edge MLP (``taste``). It needs
-  the dataset's ``nodes`` (``edges.node_inputs``) to be built afresh; loaded, its buffers hold them.
+  the dataset's ``nodes`` (``dataset.node_inputs``) to be built afresh; loaded, its buffers hold them.
 
 Adding a value model is a ``ValueModel`` subclass and one entry here; ``save_value_model`` and
 ``load_value_model`` carry its name and settings beside its weights, so 05 and 06 rebuild it.
@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from kuairec_utils.models.edges import Dataset
+from kuairec_utils.models.dataset import Dataset
 from kuairec_utils.models.gcn import GCNValueModel, normalized_adjacency
 from kuairec_utils.models.networks import EdgeMLP, LogisticRegression, ValueModel
 from kuairec_utils.models.taste import TasteValueModel

@@ -13,6 +13,7 @@ the training days.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,7 +26,7 @@ import torch
 from kuairec_utils.heads import HEADS
 from kuairec_utils.metrics import write_metrics
 from kuairec_utils.models import build_value_model, save_value_model, training_adjacency
-from kuairec_utils.models.edges import Dataset
+from kuairec_utils.models.dataset import Dataset
 from kuairec_utils.models.gcn import representation_summary, training_degree
 from kuairec_utils.models.networks import ValueModel
 from kuairec_utils.models.training import (
@@ -36,6 +37,7 @@ from kuairec_utils.models.training import (
     predict,
     save_predictions,
 )
+from kuairec_utils.plots import training_curves, write_plot_data
 
 
 def seed_folder(models_dir: str | Path, name: str, seed: int) -> Path:
@@ -89,9 +91,10 @@ def write_auc_metrics(
     details: Mapping[str, Any] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """``metrics/auc_<name>.json`` (``pooled_auc_record`` of the runs, plus ``extra``) and
+    """``metrics/auc_<name>.json`` (``pooled_auc_record`` of the runs, plus ``extra``),
     ``metrics/details/<name>.json`` (``runs``: every seed's AUCs and best epoch, with what
-    ``per_seed`` adds to it, then ``details``). Returns the headline record."""
+    ``per_seed`` adds to it, then ``details``) and the training curves of every seed
+    (``metrics/plots/training/<name>.csv``, a DVC plot). Returns the headline record."""
     records = {seed: run.record() for seed, run in runs.items()}
     record = pooled_auc_record(name, records, **extra)
     every = {str(s): r | dict((per_seed or {}).get(s, {})) for s, r in records.items()}
@@ -99,6 +102,8 @@ def write_auc_metrics(
     write_metrics(
         Path(metrics_dir) / "details" / f"{name}.json", {"runs": every, **(details or {})}
     )
+    curves = training_curves({seed: run.result.history for seed, run in runs.items()})
+    write_plot_data(Path(metrics_dir) / "plots" / "training" / f"{name}.csv", curves)
     return record
 
 
@@ -201,9 +206,10 @@ def train_over_seeds(
         if progress:
             print(
                 f"{name}, seed {seed}: best epoch {result.best_epoch}, validation mean AUC "
-                f"{result.val_auc['mean']:.4f}, test {runs[seed].test_auc['mean']:.4f}, "
-                f"{result.seconds:.0f} s"
+                f"{result.val_auc['mean']:.4f}, test {runs[seed].test_auc['mean']:.4f}"
             )
+            # the time on stderr: the executed copies keep stdout only, the same on every rerun
+            print(f"{name}, seed {seed}: trained in {result.seconds:.0f} s", file=sys.stderr)
     return runs
 
 

@@ -28,7 +28,7 @@ from torch import nn
 from torch_geometric.nn import LGConv
 
 from kuairec_utils.heads import HEADS
-from kuairec_utils.models.edges import Dataset, node_inputs
+from kuairec_utils.models.dataset import Dataset, node_inputs
 from kuairec_utils.models.gcn import _SymmetricSpMM
 from kuairec_utils.models.networks import ValueModel, edge_mlp
 
@@ -132,7 +132,7 @@ class TasteValueModel(ValueModel):
 def node_settings(
     data: Dataset, processed_dir: str | Path, raw_dir: str | Path, pool_below: float = 0.0
 ) -> dict[str, int]:
-    """Attach the nodes' inputs to ``data`` (``edges.node_inputs``) and return the settings that
+    """Attach the nodes' inputs to ``data`` (``dataset.node_inputs``) and return the settings that
     size the model to them (``n_user_features``, ``n_tags``)."""
     data.nodes = node_inputs(processed_dir, raw_dir, data, pool_below)
     return {"n_user_features": data.nodes.user_x.shape[1], "n_tags": data.nodes.item_tags.shape[1]}

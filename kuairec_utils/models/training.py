@@ -20,8 +20,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from kuairec_utils.heads import HEADS
-from kuairec_utils.models.edges import Dataset, EdgeSet
+from kuairec_utils.models.dataset import Dataset, EdgeSet
 from kuairec_utils.models.networks import ValueModel
+from kuairec_utils.names import SCHEDULES
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -52,9 +53,6 @@ def mkl_reproducibility() -> str | None:
     mode = get(-1)  # MKL_CBWR_ALL
     branch = MKL_CBWR_BRANCHES.get(mode & 0xFFFF, f"branch {mode & 0xFFFF}")
     return branch + (",STRICT" if mode & MKL_CBWR_STRICT else "")
-
-
-SCHEDULES: tuple[str, ...] = ("cosine", "constant")
 
 
 def scheduled_lr(lr: float, schedule: str, step: int, total_steps: int) -> float:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kuairec_utils.heads import HEADS
-from kuairec_utils.report import _fmt, _interval, _pair_of, _read, _table
+from kuairec_utils.report.tables import fmt, interval, pair_of, read, table
 
 SIGNALS = (
     "raw",
@@ -31,7 +31,7 @@ def _difference(diff: dict[str, Any] | None) -> str:
     """A difference from raw with its interval, ``+0.100 [0.080, 0.120]``."""
     if not diff:
         return ""
-    return f"{diff['estimate']:+.3f} {_interval(diff['ci95'])}"
+    return f"{diff['estimate']:+.3f} {interval(diff['ci95'])}"
 
 
 def _skip_table(evaluation: dict[str, Any]) -> list[str]:
@@ -47,13 +47,13 @@ def _skip_table(evaluation: dict[str, Any]) -> list[str]:
     header = ["level", "quick-skip rate"]
     for name in MEASURE_NAMES.values():
         header += [name, "minus raw [95% CI]"]
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def debias_section(metrics: Path, model: str) -> list[str]:
     """07 on ``model``: the quick-skip measures of every signal at both levels and every head's
     correlation with the latent preference (simulated data), the rates by user group."""
-    record, details = _pair_of(metrics, f"debias_{model}.json")
+    record, details = pair_of(metrics, f"debias_{model}.json")
     if record is None:
         return []
     lines = [f"## Engagement signals at a common selectivity (value model {model})", ""]
@@ -87,12 +87,12 @@ def debias_section(metrics: Path, model: str) -> list[str]:
             "Each head's correlation with the mean latent preference of what was shown (oriented "
             "so that tracking it is positive):",
             "",
-            *_table(["level", "head", *(s.replace("_", " ") for s in signals)], rows),
+            *table(["level", "head", *(s.replace("_", " ") for s in signals)], rows),
             "",
         ]
     fitted = details.get("fitted_coefficients", {})
     slopes = ", ".join(
-        f"{k.replace('_', '-')} {_fmt(v['c_s'], 3)}"
+        f"{k.replace('_', '-')} {fmt(v['c_s'], 3)}"
         for k, v in fitted.items()
         if isinstance(v, dict)
     )
@@ -108,11 +108,11 @@ def debias_section(metrics: Path, model: str) -> list[str]:
                 g["signal"],
                 g["users"],
                 g["rate"],
-                _interval([g["ci95_low"], g["ci95_high"]]),
+                interval([g["ci95_low"], g["ci95_high"]]),
             ]
             for g in skips
         ]
-        lines += ["", *_table(["user group", "signal", "users", "quick-skip rate", "95% CI"], rows)]
+        lines += ["", *table(["user group", "signal", "users", "quick-skip rate", "95% CI"], rows)]
     return [*lines, ""]
 
 
@@ -121,7 +121,7 @@ def debias_claim(metrics: Path, model: str) -> list[list[object]]:
     correction's gain over raw, across users, in the correlation with the exact target and in
     the partial correlation with the preference given the value model's index, each with its
     verdict on "above 0"."""
-    debias = _read(metrics / f"debias_{model}.json")
+    debias = read(metrics / f"debias_{model}.json")
     if not debias or "evaluation" not in debias or "signal" not in debias:
         return []
     across = debias["evaluation"]["across_users"]

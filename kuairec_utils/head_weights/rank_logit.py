@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
+from kuairec_utils.head_weights.moments import FeedProblem, _resampled_session_weights, to_l1_sphere
 from kuairec_utils.heads import HEADS
-from kuairec_utils.weights.moments import FeedProblem, _resampled_session_weights, to_l1_sphere
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kuairec_utils.report import _fmt, _interval, _pair_of, _table
+from kuairec_utils.report.tables import fmt, interval, pair_of, table
 
 
 def causal_rows(record: dict[str, Any], details: dict[str, Any]) -> list[list[object]]:
@@ -45,8 +45,8 @@ def _truth_effect_lines(details: dict[str, Any]) -> list[str]:
     evaluation = details.get("evaluation", {})
     truth, lines = evaluation.get("with_the_truth", {}), []
     for name, fit in truth.items():
-        placebo = f", placebo {_fmt(fit['placebo'])}" if "placebo" in fit else ""
-        lines.append(f"- {name}: {_fmt(fit['effect'])} (se {_fmt(fit['se'])}){placebo}")
+        placebo = f", placebo {fmt(fit['placebo'])}" if "placebo" in fit else ""
+        lines.append(f"- {name}: {fmt(fit['effect'])} (se {fmt(fit['se'])}){placebo}")
     if lines:
         lines.insert(0, "With the simulator's true residual in place of the measured one:")
         lines.append("")
@@ -54,18 +54,18 @@ def _truth_effect_lines(details: dict[str, Any]) -> list[str]:
     if diagnosis:
         lines.append(
             "Within a user, the measured residual correlates "
-            f"{_fmt(diagnosis['corr_residual_true_within_user'], 3)} with the true one; the true "
-            f"c_s on the measured r(s-1) gives {_fmt(diagnosis['true c_s on measured r(s-1)']['effect'])}"
+            f"{fmt(diagnosis['corr_residual_true_within_user'], 3)} with the true one; the true "
+            f"c_s on the measured r(s-1) gives {fmt(diagnosis['true c_s on measured r(s-1)']['effect'])}"
             ", and the estimated c_s's error moves with the measured r(s-1) by "
-            f"{_fmt(diagnosis['error of estimated c_s on measured r(s-1)']['effect'])}."
+            f"{fmt(diagnosis['error of estimated c_s on measured r(s-1)']['effect'])}."
         )
     observable = evaluation.get("observable_part")
     if observable:
         lines.append(
             f"The feed's statistics explain {observable['within_r2']:.1%} of the true residual's "
             "within-user variance; with their projection (fitted on the truth) for r(s-1), the "
-            f"true c_s gives {_fmt(observable['true c_s on projected r(s-1)']['effect'])}, the "
-            f"estimated c_s {_fmt(observable['estimated c_s on projected r(s-1)']['effect'])}."
+            f"true c_s gives {fmt(observable['true c_s on projected r(s-1)']['effect'])}, the "
+            f"estimated c_s {fmt(observable['estimated c_s on projected r(s-1)']['effect'])}."
         )
     return lines
 
@@ -92,11 +92,11 @@ def pooled_effect_rows(record: dict[str, Any]) -> list[list[object]]:
 
 
 def _pooled_cells(p: dict[str, Any]) -> list[object]:
-    return [p["mean"], p["sd_seeds"], p["se_within"], _interval(p["ci95"])]
+    return [p["mean"], p["sd_seeds"], p["se_within"], interval(p["ci95"])]
 
 
 def causal_section(metrics: Path, model: str) -> list[str]:
-    record, details = _pair_of(metrics, f"causal_{model}.json")
+    record, details = pair_of(metrics, f"causal_{model}.json")
     if record is None or "verdicts" not in record:
         return []
     lines = [
@@ -110,7 +110,7 @@ def causal_section(metrics: Path, model: str) -> list[str]:
         "",
     ]
     header = ["treatment", "mean", "sd over seeds", "se within run", "combined 95% CI", "verdict"]
-    lines += _table(header, pooled_effect_rows(record))
+    lines += table(header, pooled_effect_rows(record))
     v = record["verdicts"]
     if "effect_recovers_truth" in v:
         lines += [
@@ -124,14 +124,14 @@ def causal_section(metrics: Path, model: str) -> list[str]:
         "The first seed's run, with the robustness variants (clustered standard errors):",
         "",
     ]
-    lines += _table(["treatment", "effect", "se", "95% CI (bootstrap)"], causal_rows(first, first))
+    lines += table(["treatment", "effect", "se", "95% CI (bootstrap)"], causal_rows(first, first))
     lines += ["", f"{record['n_sessions']:,} sessions with a previous session."]
     depth = first.get("watch_depth")
     if depth and record.get("quality_offset") == "watch":
         lines.append(
             "Each c_s adds the feed's quality offset that the watch depth of its unskipped videos "
-            f"shows (log watch_ratio rises by {_fmt(depth['slopes']['x'], 3)} per unit of the "
-            f"index within a session; offsets' sd {_fmt(depth['offset_sd'], 2)} on the "
+            f"shows (log watch_ratio rises by {fmt(depth['slopes']['x'], 3)} per unit of the "
+            f"index within a session; offsets' sd {fmt(depth['offset_sd'], 2)} on the "
             "threshold's scale)."
         )
     lines.append("")

@@ -60,8 +60,7 @@ def skip_truth(raw_dir: str | Path, rows: pd.DataFrame) -> SkipTruth:
     """The truth of the shown videos ``rows`` (``raw_row``, ``user_id``, ``video_id``,
     ``video_duration_ms``): the exact target, the true ``c_s`` and the latent preference.
     Reads ``data/raw/ground_truth``: evaluation only."""
-    from kuairec_utils.debias.evaluate import latent_preference
-    from kuairec_utils.evaluation.truth import load_truth, simulator_config
+    from kuairec_utils.evaluation.truth import latent_preference, load_truth, simulator_config
 
     truth, meta = load_truth(raw_dir)
     raw_row = rows["raw_row"].to_numpy()

@@ -24,12 +24,12 @@ import pandas as pd
 from scipy.special import expit, log_ndtr
 
 from kuairec_utils import parallel
+from kuairec_utils.names import JACKKNIFE_MIN_FEED
 from kuairec_utils.parallel import fork_map
 
 # the split-panel jackknife's halves need a few feed videos per session: on shorter feeds a half
 # often separates perfectly and its fit runs off (synthetic feeds of 3-29 videos: the corrected
 # w lands on the other side of the sphere)
-JACKKNIFE_MIN_FEED = 10
 
 
 @dataclass

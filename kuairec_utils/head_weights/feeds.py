@@ -34,7 +34,7 @@ from kuairec_utils.features import (
     query_features,
 )
 from kuairec_utils.heads import HEADS
-from kuairec_utils.models.edges import Dataset
+from kuairec_utils.models.dataset import Dataset
 from kuairec_utils.models.networks import ValueModel
 
 SCORE_ROWS = 65536  # queries per forward pass of the GNN's edge MLP

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kuairec_utils.weights.moments import (
+from kuairec_utils.head_weights.moments import (
     FeedProblem,
     bootstrap_weights,
     estimate_weights,
@@ -15,7 +15,7 @@ from kuairec_utils.weights.moments import (
     simulated_feed_mask,
     to_l1_sphere,
 )
-from kuairec_utils.weights.rank_logit import rank_logit_weights
+from kuairec_utils.head_weights.rank_logit import rank_logit_weights
 
 W_TRUE = np.array([0.22, 0.10, -0.02, -0.66])
 
@@ -115,7 +115,7 @@ def test_with_ranking_noise_the_bootstrap_interval_covers_w() -> None:
 
 
 def test_candidates_are_the_feed_plus_available_others_by_shows() -> None:
-    from kuairec_utils.weights.feeds import sample_candidates
+    from kuairec_utils.head_weights.feeds import sample_candidates
 
     shows = np.zeros((2, 50))
     shows[0, :40] = 1.0
@@ -140,7 +140,7 @@ def test_candidates_are_the_feed_plus_available_others_by_shows() -> None:
 
 
 def test_blocked_feed_means_equal_the_dense_mask_computation() -> None:
-    from kuairec_utils.weights import moments as weights
+    from kuairec_utils.head_weights import moments as weights
 
     problem, _ = synthetic(n_sessions=900, seed=5)
     old = weights.BLOCK_SESSIONS
@@ -165,7 +165,7 @@ def test_blocked_feed_means_equal_the_dense_mask_computation() -> None:
 
 
 def test_candidates_can_exclude_what_the_user_was_shown_before() -> None:
-    from kuairec_utils.weights.feeds import sample_candidates
+    from kuairec_utils.head_weights.feeds import sample_candidates
 
     shows = np.ones((1, 30))
     feeds = [np.arange(0, 10), np.arange(10, 12), np.arange(12, 14)]
@@ -177,7 +177,7 @@ def test_candidates_can_exclude_what_the_user_was_shown_before() -> None:
 
 
 def test_rank_logit_recovers_w_and_the_noise_scale_from_gumbel_ranked_feeds() -> None:
-    from kuairec_utils.weights.rank_logit import bootstrap_rank_logit, rank_logit_weights
+    from kuairec_utils.head_weights.rank_logit import bootstrap_rank_logit, rank_logit_weights
 
     rng = np.random.default_rng(8)
     s, c, sigma = 3000, 30, 0.05
@@ -198,7 +198,7 @@ def test_rank_logit_recovers_w_and_the_noise_scale_from_gumbel_ranked_feeds() ->
 
 
 def test_top_k_mask_matches_a_stable_argsort_with_ties() -> None:
-    from kuairec_utils.weights.moments import top_k_feed_mask
+    from kuairec_utils.head_weights.moments import top_k_feed_mask
 
     rng = np.random.default_rng(3)
     probs = rng.integers(0, 3, size=(500, 12, 4)).astype(np.float32) / 2  # many exact ties
@@ -217,7 +217,7 @@ def test_top_k_mask_matches_a_stable_argsort_with_ties() -> None:
 
 
 def test_feed_sums_kernel_equals_the_mask_and_sums_it_replaces_bit_for_bit() -> None:
-    from kuairec_utils.weights import moments as weights
+    from kuairec_utils.head_weights import moments as weights
 
     rng = np.random.default_rng(11)
     s, c = 700, 14
@@ -267,7 +267,7 @@ def test_several_processes_give_the_same_estimate_and_bootstrap() -> None:
 
 
 def test_ranking_agreement_measures_how_alike_two_weight_vectors_rank() -> None:
-    from kuairec_utils.evaluation.weights import ranking_agreement
+    from kuairec_utils.evaluation.head_weights import ranking_agreement
 
     rng = np.random.default_rng(3)
     probs = rng.random((40, 12, 4))
@@ -297,7 +297,7 @@ def test_ranking_agreement_measures_how_alike_two_weight_vectors_rank() -> None:
 
 
 def test_downstream_interactions_keep_every_row_of_a_seeded_sample_of_users() -> None:
-    from kuairec_utils.weights.feeds import downstream_interactions
+    from kuairec_utils.head_weights.feeds import downstream_interactions
 
     frame = pd.DataFrame({"user_id": np.repeat(np.arange(50), 4), "x": np.arange(200)})
     assert downstream_interactions(frame, 50, seed=1) is frame  # all kept: the same rows

@@ -6,7 +6,7 @@ settings of params.yaml, and returns a ``WeightResult``: ``w`` on the unit L1 sp
 intervals per head, and what else it reports. ``ESTIMATORS`` maps a name to its function; 05 runs
 them all, 06 scores the feeds with the one ``causal.estimator`` names, and the report and the
 evaluation against the truth loop over them. Adding an estimator is one function here (or in its
-own module) and one entry in ``ESTIMATORS``.
+own module), its name in ``kuairec_utils/names.py`` and the function in ``ESTIMATORS``.
 
 - ``plain``: the study's simulated-moments estimator of the top-K feeds' mean embeddings
   (``moments``), intervals from a bootstrap over users;
@@ -24,18 +24,18 @@ from typing import Any
 
 import numpy as np
 
-from kuairec_utils import parallel
-from kuairec_utils.heads import HEADS
-from kuairec_utils.parallel import fork_map
-from kuairec_utils.weights.moments import (
+from kuairec_utils import names, parallel
+from kuairec_utils.head_weights.moments import (
     FeedProblem,
     bootstrap_weights,
     estimate_weights,
     feed_mean_embeddings,
     percentile_intervals,
 )
-from kuairec_utils.weights.rank_logit import bootstrap_rank_logit, rank_logit_weights
-from kuairec_utils.weights.selection import jackknife_selection_weights, selection_weights
+from kuairec_utils.head_weights.rank_logit import bootstrap_rank_logit, rank_logit_weights
+from kuairec_utils.head_weights.selection import jackknife_selection_weights, selection_weights
+from kuairec_utils.heads import HEADS
+from kuairec_utils.parallel import fork_map
 
 MIN_SELECTION_SESSIONS = 30  # fewer long feeds than this: the selection model is not fitted
 
@@ -190,11 +190,10 @@ def fit_selection(
     return WeightResult(fit.w, ci95, details, fit=fit)
 
 
-ESTIMATORS: dict[str, Callable[..., WeightResult]] = {
-    "plain": fit_plain,
-    "rank_logit": fit_rank_logit,
-    "selection": fit_selection,
-}
+# keyed by the names of ``kuairec_utils.names.ESTIMATORS`` (which params.yaml is checked against)
+ESTIMATORS: dict[str, Callable[..., WeightResult]] = dict(
+    zip(names.ESTIMATORS, (fit_plain, fit_rank_logit, fit_selection), strict=True)
+)
 
 
 def run_estimators(
@@ -206,9 +205,9 @@ def run_estimators(
     if not side_by_side or settings["n_jobs"] == 1:
         return {name: fit(feeds, settings, intervals) for name, fit in ESTIMATORS.items()}
     inner = dict(settings) | {"n_jobs": 1}
-    names = list(ESTIMATORS)
-    fits = fork_map(_estimator_task, names, settings["n_jobs"], (feeds, inner, intervals))
-    return dict(zip(names, fits, strict=True))
+    order = list(ESTIMATORS)
+    fits = fork_map(_estimator_task, order, settings["n_jobs"], (feeds, inner, intervals))
+    return dict(zip(order, fits, strict=True))
 
 
 def _estimator_task(name: str) -> WeightResult:

@@ -5,11 +5,12 @@ of docs/design.md section 10 (computed by the stage that wrote the figure)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from kuairec_utils.heads import HEADS
+from kuairec_utils.report.debias import debias_claim
+from kuairec_utils.report.tables import interval, read, vector
 from kuairec_utils.study import STUDY_AUC, STUDY_W
 
 HEADER = ["claim", "the poster, real KuaiRec", "this repository", "verdict", "the truth"]
@@ -17,18 +18,6 @@ SHOWN_ESTIMATORS = {  # the head-weight estimators the claims table shows, and h
     "plain": "the study's estimator (plain)",
     "selection": "the selection model (beyond the study)",
 }
-
-
-def read(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def vector(w: dict[str, float]) -> str:
-    return "(" + ", ".join(f"{w[h]:.2f}" for h in HEADS) + ")"
-
-
-def interval(ci: list[float] | None, digits: int = 3) -> str:
-    return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else ""
 
 
 def pooled_text(p: dict[str, Any], digits: int = 2) -> str:
@@ -172,7 +161,6 @@ def claim_rows(
     rows = auc_rows(metrics, supplementary)
     if model:
         rows += weights_rows(metrics, model) + causal_rows(metrics, model)
-        from kuairec_utils.debias.report import debias_claim  # (it reads the report's helpers)
 
         rows += debias_claim(metrics, model)
     return rows

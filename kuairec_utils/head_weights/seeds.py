@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from kuairec_utils import parallel
+from kuairec_utils.head_weights.estimators import Feeds, WeightResult, run_estimators
 from kuairec_utils.heads import HEADS
 from kuairec_utils.parallel import fork_map
 from kuairec_utils.uncertainty import FAILS, HOLDS, UNDECIDED, pool, verdict
-from kuairec_utils.weights.estimators import Feeds, WeightResult, run_estimators
 
 
 def _seed_task(seed: int) -> dict[str, WeightResult]:

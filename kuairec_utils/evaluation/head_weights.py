@@ -19,10 +19,10 @@ from kuairec_utils.evaluation.truth import (
     true_candidate_probabilities,
     truth_meta,
 )
+from kuairec_utils.head_weights.estimators import Feeds, WeightResult, run_estimators
+from kuairec_utils.head_weights.moments import objective, to_l1_sphere, top_k_feed_mask
 from kuairec_utils.heads import HEADS
 from kuairec_utils.models.training import roc_auc
-from kuairec_utils.weights.estimators import Feeds, WeightResult, run_estimators
-from kuairec_utils.weights.moments import objective, to_l1_sphere, top_k_feed_mask
 
 SINGLE_HEADS = {"complete only": (1.0, 0.0, 0.0, 0.0), "-negative only": (0.0, 0.0, 0.0, -1.0)}
 EVERY_NTH_SESSION = 7  # the ranking comparisons read every 7th session (they sort every candidate)

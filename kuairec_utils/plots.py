@@ -1,27 +1,24 @@
-"""The data behind the plots DVC compares across runs (``dvc plots diff``), and the figures the
-notebooks draw from the same tables.
+"""The data behind the plots DVC compares across runs (``dvc plots diff``).
 
 Each table is written by ``write_plot_data`` as a CSV under ``metrics/plots/`` with the metrics'
 significant digits, so two runs of the same seeds write the same bytes, and dvc.yaml's
 ``plots`` section says how to draw it: the training curves (validation mean AUC by epoch, every
 seed), the ROC points (true positive rate per head on a fixed grid of false positive rates) and
-each estimator's head weights against ``w_true``.
+each estimator's head weights against ``w_true``. The notebooks' figures are drawn by
+``kuairec_utils.figures``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from kuairec_utils.heads import HEADS
 from kuairec_utils.metrics import SIGNIFICANT_DIGITS
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
 
 ROC_GRID = np.linspace(0.0, 1.0, 101)  # false positive rates at which the ROC points are kept
 
@@ -75,41 +72,3 @@ def weights_table(record: Mapping[str, Any]) -> pd.DataFrame:
                 | {"ci_low": lo, "ci_high": hi, "w_true": w_true.get(head, np.nan)}
             )
     return pd.DataFrame(rows, columns=["estimator", "head", "w", "ci_low", "ci_high", "w_true"])
-
-
-def plot_weights(table: pd.DataFrame, study_w: Mapping[str, float], ax: Axes) -> None:
-    """Each estimator's w per head with its combined interval, beside the study's w* and
-    (simulated data) ``w_true``."""
-    names = list(dict.fromkeys(table["estimator"]))
-    width = 0.8 / (len(names) + 1)
-    x = np.arange(len(HEADS))
-    for i, name in enumerate(names):
-        rows = table[table["estimator"] == name].set_index("head").loc[list(HEADS)]
-        error = np.abs(rows[["ci_low", "ci_high"]].to_numpy().T - rows["w"].to_numpy())
-        ax.errorbar(x + (i - len(names) / 2) * width, rows["w"], yerr=error, fmt="o", label=name)
-    ax.scatter(x, [study_w[h] for h in HEADS], marker="_", s=600, color="grey", label="study w*")
-    truth = table.drop_duplicates("head").set_index("head")["w_true"]
-    if truth.notna().all():
-        ax.scatter(x, truth.loc[list(HEADS)], marker="x", s=80, color="k", label="w_true")
-    ax.axhline(0, color="grey", lw=0.5)
-    ax.set(xticks=x, xticklabels=list(HEADS), ylabel="weight (unit L1 sphere)")
-    ax.legend(fontsize=8)
-
-
-def plot_auc_differences(
-    comparisons: Mapping[str, Any], study: Mapping[str, float], ax: Axes
-) -> None:
-    """Each model's pooled difference of mean test AUC from the reference with its combined
-    95% interval (every seed's difference as a dot), beside the poster's difference."""
-    names = list(comparisons["models"])
-    for i, name in enumerate(names):
-        d = comparisons["models"][name]["difference"]
-        lo, hi = d["ci95"]
-        ax.errorbar(i, d["mean"], yerr=[[d["mean"] - lo], [hi - d["mean"]]], fmt="o", color="C0")
-        ax.scatter([i] * len(d["per_seed"]), d["per_seed"], s=10, color="C0", alpha=0.5)
-        if name in study:
-            ax.scatter(i, study[name], marker="D", color="C3", label="the poster" if i else None)
-    ax.axhline(0, color="grey", lw=0.5)
-    reference = comparisons["reference"]
-    ax.set(xticks=range(len(names)), xticklabels=names, ylabel=f"mean test AUC - {reference}'s")
-    ax.legend(fontsize=8)

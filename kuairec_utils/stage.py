@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from io import StringIO
@@ -79,13 +80,15 @@ def stage_parameters(
 
 
 INJECTED_CELL_ID = "injected-parameters"  # papermill gives the cell a random id
+STYLER_ID = re.compile(r"\bT_[0-9a-f]{5}(?=[_\"\s])")  # a pandas Styler table's random id
 
 
 def strip_volatile(nb: dict[str, Any]) -> dict[str, Any]:
     """An executed notebook without what differs between two runs of the same inputs: the
     papermill and execution metadata of the notebook and its cells (times, durations, paths,
-    environment) but the parameters, the stderr streams (progress bars, warnings, timings), and
-    the injected parameters cell's random id."""
+    environment) but the parameters, the stderr streams (progress bars, warnings, timings), the
+    injected parameters cell's random id, and the random ids of pandas' styled tables (numbered
+    in order instead)."""
     papermill = nb.get("metadata", {}).get("papermill")
     if papermill is not None:
         nb["metadata"]["papermill"] = {"parameters": papermill.get("parameters", {})}
@@ -101,6 +104,23 @@ def strip_volatile(nb: dict[str, Any]) -> dict[str, Any]:
                 for o in cell["outputs"]
                 if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
             ]
+    return _number_styler_ids(nb)
+
+
+def _number_styler_ids(nb: dict[str, Any]) -> dict[str, Any]:
+    """Each styled table's random id (``T_1a2b3``) replaced by its number in the notebook."""
+    numbers: dict[str, str] = {}
+
+    def number(match: re.Match) -> str:
+        return numbers.setdefault(match.group(0), f"T_{len(numbers):05d}")
+
+    for cell in nb["cells"]:
+        for output in cell.get("outputs", []):
+            html = output.get("data", {}).get("text/html")
+            if html is not None:
+                text = "".join(html) if isinstance(html, list) else html
+                text = STYLER_ID.sub(number, text)
+                output["data"]["text/html"] = text.splitlines(keepends=True)
     return nb
 
 

@@ -67,6 +67,8 @@ def test_the_executed_copy_holds_the_handed_parameters(tmp_path: Path) -> None:
 def executed(start: str, seconds: float, cell_id: str) -> dict:
     """A notebook as papermill leaves it after one run started at ``start``."""
     run = {"start_time": start, "duration": seconds, "status": "completed"}
+    styler = cell_id * 3  # pandas draws a table id: T_<5 hex digits>
+    table = [f'<table id="T_{styler[:5]}">\n', f'<th id="T_{styler[:5]}_level0_col0">a</th>\n']
     return {
         "metadata": {"papermill": {"parameters": {"seed": 1}, "input_path": "/x", **run}},
         "cells": [
@@ -84,6 +86,7 @@ def executed(start: str, seconds: float, cell_id: str) -> dict:
                 "outputs": [
                     {"output_type": "stream", "name": "stderr", "text": [f"{seconds} it/s"]},
                     {"output_type": "stream", "name": "stdout", "text": ["AUC 0.87\n"]},
+                    {"output_type": "display_data", "data": {"text/html": table}},
                 ],
                 "source": ["print('AUC 0.87')\n"],
             },
@@ -96,5 +99,7 @@ def test_two_runs_of_the_same_inputs_leave_the_same_executed_copy() -> None:
     second = strip_volatile(executed("2026-01-02T09:30", 4.25, "b2"))
     assert first == second
     assert first["metadata"]["papermill"] == {"parameters": {"seed": 1}}  # kept: the inputs
-    outputs = first["cells"][1]["outputs"]
-    assert outputs == [{"output_type": "stream", "name": "stdout", "text": ["AUC 0.87\n"]}]
+    stdout, table = first["cells"][1]["outputs"]
+    assert stdout == {"output_type": "stream", "name": "stdout", "text": ["AUC 0.87\n"]}
+    html = "".join(table["data"]["text/html"])
+    assert html == '<table id="T_00000">\n<th id="T_00000_level0_col0">a</th>\n'  # numbered

@@ -261,6 +261,13 @@ def test_switching_to_real_files_reruns_the_pipeline(repo: Path, tiny_sim: Path)
     assert "max_abs_error" not in weights["estimators"]["plain"]
     oracle = json.loads((repo / "metrics/auc_oracle.json").read_text())
     assert oracle["test_auc"] is None  # no truth, no oracle
+    # the pages follow the data: no sentence about the simulated platform or its truth
+    readme = (repo / "README.md").read_text()
+    block = readme[readme.index("<!-- results") : readme.index("<!-- /results -->")]
+    findings = (repo / "docs/findings.md").read_text()
+    assert "Real data has no ground truth" in block and "Real data has no" in findings
+    for text in (block, findings):
+        assert "simulated platform (scale" not in text and "w_true" not in text
 
 
 def test_unknown_data_source_stops_before_writing(tmp_path: Path) -> None:

@@ -74,9 +74,16 @@ def pooled(value: Mapping[str, Any], digits: int = 2, signed: bool = True) -> st
     return f"{mean:{sign}.{digits}f} {ci(value, digits)}"
 
 
-def num(value: float, spec: str = ".2f") -> str:
-    """A number with a format spec (``"+.3f"``, ``",d"``, ``".1%"``)."""
-    return format(value, spec)
+def num(value: float | None, spec: str = ".2f") -> str:
+    """A number with a format spec (``"+.3f"``, ``",d"``, ``".1%"``); None (a spread over one
+    seed) as an empty string."""
+    return "" if value is None else format(value, spec)
+
+
+def largest(values: Any) -> float | None:
+    """The largest of the values that exist (None with one value-model seed)."""
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
 
 
 def environment() -> jinja2.Environment:
@@ -88,7 +95,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,  # markdown, not HTML
     )
-    env.filters |= {"ci": ci, "pooled": pooled, "num": num}
+    env.filters |= {"ci": ci, "pooled": pooled, "num": num, "largest": largest}
     return env
 
 

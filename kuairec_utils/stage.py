@@ -80,6 +80,7 @@ def stage_parameters(
 
 
 INJECTED_CELL_ID = "injected-parameters"  # papermill gives the cell a random id
+ADDRESS = re.compile(r" at 0x[0-9a-f]+>")  # an object's memory address in its repr
 STYLER_ID = re.compile(r"\bT_[0-9a-f]{5}(?=[_\"\s])")  # a pandas Styler table's random id
 
 
@@ -87,8 +88,8 @@ def strip_volatile(nb: dict[str, Any]) -> dict[str, Any]:
     """An executed notebook without what differs between two runs of the same inputs: the
     papermill and execution metadata of the notebook and its cells (times, durations, paths,
     environment) but the parameters, the stderr streams (progress bars, warnings, timings), the
-    injected parameters cell's random id, and the random ids of pandas' styled tables (numbered
-    in order instead)."""
+    injected parameters cell's random id, the random ids of pandas' styled tables (numbered in
+    order instead) and the memory addresses in objects' reprs."""
     papermill = nb.get("metadata", {}).get("papermill")
     if papermill is not None:
         nb["metadata"]["papermill"] = {"parameters": papermill.get("parameters", {})}
@@ -108,7 +109,8 @@ def strip_volatile(nb: dict[str, Any]) -> dict[str, Any]:
 
 
 def _number_styler_ids(nb: dict[str, Any]) -> dict[str, Any]:
-    """Each styled table's random id (``T_1a2b3``) replaced by its number in the notebook."""
+    """Each styled table's random id (``T_1a2b3``) replaced by its number in the notebook, and
+    the memory address dropped from every repr (``<Styler at 0x7f...>``)."""
     numbers: dict[str, str] = {}
 
     def number(match: re.Match) -> str:
@@ -116,6 +118,10 @@ def _number_styler_ids(nb: dict[str, Any]) -> dict[str, Any]:
 
     for cell in nb["cells"]:
         for output in cell.get("outputs", []):
+            for holder, key in ((output, "text"), (output.get("data", {}), "text/plain")):
+                if key in holder:
+                    text = "".join(holder[key]) if isinstance(holder[key], list) else holder[key]
+                    holder[key] = ADDRESS.sub(">", text).splitlines(keepends=True)
             html = output.get("data", {}).get("text/html")
             if html is not None:
                 text = "".join(html) if isinstance(html, list) else html

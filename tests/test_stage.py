@@ -87,6 +87,10 @@ def executed(start: str, seconds: float, cell_id: str) -> dict:
                     {"output_type": "stream", "name": "stderr", "text": [f"{seconds} it/s"]},
                     {"output_type": "stream", "name": "stdout", "text": ["AUC 0.87\n"]},
                     {"output_type": "display_data", "data": {"text/html": table}},
+                    {
+                        "output_type": "execute_result",
+                        "data": {"text/plain": [f"<Styler at 0x7f{cell_id}90>"]},
+                    },
                 ],
                 "source": ["print('AUC 0.87')\n"],
             },
@@ -99,7 +103,8 @@ def test_two_runs_of_the_same_inputs_leave_the_same_executed_copy() -> None:
     second = strip_volatile(executed("2026-01-02T09:30", 4.25, "b2"))
     assert first == second
     assert first["metadata"]["papermill"] == {"parameters": {"seed": 1}}  # kept: the inputs
-    stdout, table = first["cells"][1]["outputs"]
+    stdout, table, styler = first["cells"][1]["outputs"]
+    assert styler["data"]["text/plain"] == ["<Styler>"]  # no memory address
     assert stdout == {"output_type": "stream", "name": "stdout", "text": ["AUC 0.87\n"]}
     html = "".join(table["data"]["text/html"])
     assert html == '<table id="T_00000">\n<th id="T_00000_level0_col0">a</th>\n'  # numbered

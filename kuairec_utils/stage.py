@@ -100,12 +100,27 @@ def strip_volatile(nb: dict[str, Any]) -> dict[str, Any]:
         if INJECTED_CELL_ID in metadata.get("tags", []):
             cell["id"] = INJECTED_CELL_ID
         if "outputs" in cell:
-            cell["outputs"] = [
+            kept = [
                 o
                 for o in cell["outputs"]
                 if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
             ]
+            cell["outputs"] = _merge_streams(kept)
     return _number_styler_ids(nb)
+
+
+def _merge_streams(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive stdout outputs as one (the kernel splits a stream where its flushes fall)."""
+    merged: list[dict[str, Any]] = []
+    for output in outputs:
+        last = merged[-1] if merged else None
+        if last and output.get("output_type") == "stream" == last.get("output_type"):
+            if output.get("name") == last.get("name"):
+                text = "".join(last["text"]) + "".join(output["text"])
+                last["text"] = text.splitlines(keepends=True)
+                continue
+        merged.append(output)
+    return merged
 
 
 def _number_styler_ids(nb: dict[str, Any]) -> dict[str, Any]:

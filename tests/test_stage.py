@@ -84,8 +84,9 @@ def executed(start: str, seconds: float, cell_id: str) -> dict:
                 "cell_type": "code",
                 "metadata": {"execution": {"iopub.status.idle": start}, "papermill": run},
                 "outputs": [
+                    {"output_type": "stream", "name": "stdout", "text": ["AUC "]},
                     {"output_type": "stream", "name": "stderr", "text": [f"{seconds} it/s"]},
-                    {"output_type": "stream", "name": "stdout", "text": ["AUC 0.87\n"]},
+                    {"output_type": "stream", "name": "stdout", "text": ["0.87\n"]},
                     {"output_type": "display_data", "data": {"text/html": table}},
                     {
                         "output_type": "execute_result",

@@ -41,6 +41,7 @@ import pandas as pd
 import torch
 
 from kuairec_utils.metrics import write_metrics
+from kuairec_utils.records import run_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -159,18 +160,6 @@ def comparison_record(committed: Path, other: Path) -> dict[str, Any]:
     }
 
 
-def settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The arguments the script ran with (``--out`` aside), paths inside the project relative to
-    its root."""
-    out = {}
-    for name, value in vars(args).items():
-        if isinstance(value, Path):
-            value = str(value.relative_to(ROOT) if value.is_relative_to(ROOT) else value)
-        if name != "out":
-            out[name] = value
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
@@ -196,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         f"committed combined intervals; every seed within for {int(table['all seeds within'].sum())}"
     )
     if args.out is not None:
-        record = {"settings": settings(args), **comparison_record(committed, folder / "metrics")}
+        record = {
+            "settings": run_settings(args),
+            **comparison_record(committed, folder / "metrics"),
+        }
         if args.compare is None:
             record["settings"]["other kernels"] = other_kernels()
         write_metrics(args.out, record)

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kuairec_utils.config import PROJ_ROOT, load_params, resolve
+from kuairec_utils.config import load_params, resolve
 from kuairec_utils.evaluation.ceilings import (
     LATENTS,
     information_ceiling,
@@ -55,6 +55,7 @@ from kuairec_utils.metrics import write_metrics
 from kuairec_utils.models.dataset import Dataset, EdgeSet, load_processed
 from kuairec_utils.models.networks import EdgeMLP
 from kuairec_utils.models.training import TrainConfig, auc_by_head, fit, predict
+from kuairec_utils.records import run_settings
 
 
 def with_columns(data: Dataset, extra: dict[str, np.ndarray]) -> Dataset:
@@ -160,18 +161,6 @@ def ceilings(
     return table, float(cold.mean()), len(y)
 
 
-def settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The arguments the script ran with (``--out`` aside), paths inside the project relative to
-    its root."""
-    out = {}
-    for name, value in vars(args).items():
-        if isinstance(value, Path):
-            value = str(value.relative_to(PROJ_ROOT) if value.is_relative_to(PROJ_ROOT) else value)
-        if name != "out":
-            out[name] = value
-    return out
-
-
 def ceiling_record(table: pd.DataFrame, cold_share: float, n_test: int) -> dict[str, Any]:
     """The printed figures as a metrics record: the test rows, the cold share of them and the
     table (``mean test AUC``: {model: {column: AUC}})."""
@@ -204,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table.round(4).to_string())
     if args.out is not None:
         write_metrics(
-            args.out, {"settings": settings(args), **ceiling_record(table, cold_share, n_test)}
+            args.out, {"settings": run_settings(args), **ceiling_record(table, cold_share, n_test)}
         )
     return 0
 

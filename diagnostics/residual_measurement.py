@@ -55,12 +55,13 @@ from kuairec_utils.causal.residuals import (
     feed_statistics,
     score_statistics,
 )
-from kuairec_utils.config import GROUND_TRUTH_SUBDIR, PROJ_ROOT, load_params, resolve
+from kuairec_utils.config import GROUND_TRUTH_SUBDIR, load_params, resolve
 from kuairec_utils.evaluation.truth import has_ground_truth
 from kuairec_utils.head_weights.feeds import session_feeds
 from kuairec_utils.head_weights.moments import top_k_mask
 from kuairec_utils.heads import HEADS
 from kuairec_utils.metrics import write_metrics
+from kuairec_utils.records import run_settings
 
 CONTROLS = ["C(hour)", "weekend", "C(burst)", "log_length"]  # those of 06_causal
 
@@ -266,18 +267,6 @@ def measurements(
     return pd.DataFrame(rows).T, r2
 
 
-def settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The arguments the script ran with (``--out`` aside), paths inside the project relative to
-    its root."""
-    out = {}
-    for name, value in vars(args).items():
-        if isinstance(value, Path):
-            value = str(value.relative_to(PROJ_ROOT) if value.is_relative_to(PROJ_ROOT) else value)
-        if name != "out":
-            out[name] = value
-    return out
-
-
 FIT = "the simulations' fit of the residual on the feed's statistics (R^2)"
 TABLE = "measurements of the residual"
 
@@ -325,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     with pd.option_context("display.width", 200, "display.max_colwidth", 80):
         print(table.round(3).to_string())
     if args.out is not None:
-        write_metrics(args.out, {"settings": settings(args), **measurement_record(table, r2)})
+        write_metrics(args.out, {"settings": run_settings(args), **measurement_record(table, r2)})
     return 0
 
 

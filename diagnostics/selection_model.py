@@ -51,7 +51,6 @@ import pandas as pd
 
 from kuairec_utils.config import (
     GROUND_TRUTH_SUBDIR,
-    PROJ_ROOT,
     kuairec_data_dir,
     load_params,
     resolve,
@@ -72,6 +71,7 @@ from kuairec_utils.head_weights.selection import (
 )
 from kuairec_utils.heads import HEADS
 from kuairec_utils.metrics import write_metrics
+from kuairec_utils.records import run_settings
 from kuairec_utils.simulate import ranking_score
 
 
@@ -331,18 +331,6 @@ def estimates_05(record: dict, w_true: np.ndarray | None, model: str) -> dict[st
     return figures
 
 
-def settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The arguments the script ran with (``--out`` aside), paths inside the project relative to
-    its root."""
-    out = {}
-    for name, value in vars(args).items():
-        if isinstance(value, Path):
-            value = str(value.relative_to(PROJ_ROOT) if value.is_relative_to(PROJ_ROOT) else value)
-        if name != "out":
-            out[name] = value
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argument_parser()
     args = parser.parse_args(argv)
@@ -398,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         write_metrics(
             args.out,
             {
-                "settings": settings(args),
+                "settings": run_settings(args),
                 "the selection model": figures,
                 "05 on all sessions": estimates,
             },

@@ -106,7 +106,7 @@ def strip_volatile(nb: dict[str, Any]) -> dict[str, Any]:
                 if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
             ]
             cell["outputs"] = _merge_streams(kept)
-    return _number_styler_ids(nb)
+    return _normalise_outputs(nb)
 
 
 def _merge_streams(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -123,7 +123,7 @@ def _merge_streams(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return merged
 
 
-def _number_styler_ids(nb: dict[str, Any]) -> dict[str, Any]:
+def _normalise_outputs(nb: dict[str, Any]) -> dict[str, Any]:
     """Each styled table's random id (``T_1a2b3``) replaced by its number in the notebook, and
     the memory address dropped from every repr (``<Styler at 0x7f...>``)."""
     numbers: dict[str, str] = {}

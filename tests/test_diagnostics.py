@@ -204,8 +204,8 @@ def test_selection_model_reads_05s_pooled_error(capsys) -> None:
 
 def test_settings_name_paths_from_the_project_root() -> None:
     args = argparse.Namespace(raw=PROJ_ROOT / "data" / "raw", epochs=None, out=Path("x.json"))
-    for name in SCRIPTS:
-        assert script(name).settings(args) == {"raw": "data/raw", "epochs": None}
+    for name in SCRIPTS:  # every script records its settings through the shared helper
+        assert script(name).run_settings(args) == {"raw": "data/raw", "epochs": None}
 
 
 # --- the stages

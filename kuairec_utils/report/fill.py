@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,9 @@ class Metrics:
     def has(self, name: str) -> bool:
         return (self.folder / self.sub / f"{name}.json").exists()
 
-    @property
+    @cached_property
     def details(self) -> Metrics:
+        """The detailed records (``metrics/details/``), read once each too."""
         return Metrics(self.folder, self.model, "details")
 
     @property

@@ -34,6 +34,10 @@ def run_notebook(name: str, out_dir: Path, **parameters: object) -> dict:
 
 
 def test_00_simulator_notebook(tiny_sim: Path, tmp_path: Path) -> None:
+    # 03's logistic regression has run, its edge MLP not yet
+    (tmp_path / "metrics").mkdir()
+    logreg = {"model": "logreg", "test_auc": {"mean": 0.83}}
+    (tmp_path / "metrics" / "auc_logreg.json").write_text(json.dumps(logreg))
     nb = run_notebook(
         "00_simulator.ipynb",
         tmp_path,
@@ -44,7 +48,12 @@ def test_00_simulator_notebook(tiny_sim: Path, tmp_path: Path) -> None:
     tables = json.loads((tmp_path / "metrics" / "details" / "calibration.json").read_text())
     assert tables["big_matrix"]["exact duplicate share"]["data"] == pytest.approx(0.0773, abs=0.002)
     assert "watch_ratio share < 0.2" in tables["small_matrix"]
+    anchors = tables["auc_anchors"]
+    assert anchors["logreg"]["gap"] == pytest.approx(0.83 - 0.8237)
+    assert anchors["logreg"]["within"] is True
+    assert anchors["edge_mlp"]["data"] is None and anchors["edge_mlp"]["within"] is False
     summary = json.loads((tmp_path / "metrics" / "calibration.json").read_text())
+    assert summary["auc_anchors"]["max_abs_gap"] is None  # not every anchor measured
     for matrix, table in tables.items():
         assert summary[matrix]["statistics"] == len(table)
         assert summary[matrix]["within_tolerance"] == sum(row["within"] for row in table.values())

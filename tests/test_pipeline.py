@@ -146,6 +146,13 @@ def test_dvc_repro_runs_every_stage_then_nothing(repo: Path) -> None:
     assert any(c.get("outputs") for c in executed["cells"])  # executed, not copied
     assert (repo / "data/raw/ground_truth/truth.json").exists()
     assert json.loads((repo / "metrics/calibration.json").read_text())
+    # 00 ran after 03: its AUC anchors are 03's mean test AUCs (on the tiny data, far from the
+    # study's; the default data are held to them)
+    anchors = json.loads((repo / "metrics/details/calibration.json").read_text())["auc_anchors"]
+    for model, row in anchors.items():
+        auc = json.loads((repo / f"metrics/auc_{model}.json").read_text())["test_auc"]["mean"]
+        assert row["data"] == pytest.approx(auc, abs=1e-6)
+        assert row["gap"] == pytest.approx(auc - row["published"], abs=1e-6)
     before = tree_digest(repo)
     again = run(repo, "dvc", "repro")
     assert again.returncode == 0

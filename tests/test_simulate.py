@@ -21,7 +21,7 @@ from kuairec_utils.config import KUAIREC_SIDE_DIR, kuairec_data_dir
 from kuairec_utils.data.kuairec import COLUMNS, TABLES, read_table, validate_release
 from kuairec_utils.heads import HEADS, LabelThresholds, head_labels
 from kuairec_utils.simulate import SimConfig, SimulationError, simulate
-from kuairec_utils.simulate.calibration import calibration_table
+from kuairec_utils.simulate.calibration import calibration_table, small_calibration_table
 
 MATRIX_ROW = re.compile(
     r"^\d+,\d+,\d+,\d+,\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3},\d{8},\d+(\.\d+)?,\d+(\.\d+)?(e-\d+)?$"
@@ -165,24 +165,26 @@ def test_truth_json_records_the_truth_and_every_constant(
 
 
 @pytest.mark.parametrize("scale", [0.05, 0.12])
-def test_the_big_matrix_is_calibrated_at_every_scale(
+def test_the_release_is_calibrated_at_every_scale(
     scale: float, tmp_path: Path, project_params: dict
 ) -> None:
-    """Every published watch-ratio marginal of the big matrix within its tolerance at scales
-    0.05 and 0.12 (benchmarks/bench_simulate.py prints the table at 1.0): users keep KuaiRec's
-    whole catalogue at every scale, so what share of it they exhaust does not move with the
-    scale. At the default scale every other statistic holds too; at 0.05 the per-user activity
-    quartiles rest on only 359 users."""
+    """Every published statistic of the big matrix within its tolerance at scales 0.05 and 0.12
+    (benchmarks/bench_simulate.py prints the table at 1.0): users keep KuaiRec's whole
+    catalogue at every scale, so what share of it they exhaust does not move with the scale.
+    The small matrix, which the calibration trades against the AUC anchors (docs/design.md
+    section 8), holds 5 of its 9, and its unchosen showings are watched nearly as long as the
+    platform's feed (KuaiRec: 0.97 of the big matrix's mean watch ratio; a world fitted to the
+    big matrix alone: 0.75)."""
     out = tmp_path / "raw"
     cfg = SimConfig.from_params(project_params, scale=scale)
     simulate(out, cfg, project_params["seed"], progress=False)
-    table = calibration_table(read_table(kuairec_data_dir(out), "big_matrix"))
-    checked = (
-        table
-        if scale == project_params["simulate"]["scale"]
-        else table.filter(like="watch_ratio", axis=0)
-    )
-    assert len(checked) >= 9 and checked["within"].all(), checked.loc[~checked["within"]]
+    big = read_table(kuairec_data_dir(out), "big_matrix")
+    small = read_table(kuairec_data_dir(out), "small_matrix")
+    table = calibration_table(big)
+    assert len(table) == 23 and table["within"].all(), table.loc[~table["within"]]
+    small_table = small_calibration_table(small)
+    assert small_table["within"].sum() >= 5, small_table
+    assert small.watch_ratio.mean() >= 0.85 * big.watch_ratio.mean()
 
 
 def _digest(root: Path) -> dict[str, str]:

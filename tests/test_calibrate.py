@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import TINY_SCALE, TINY_SEED, tiny_params
 
-from kuairec_utils.simulate import calibrate
+from kuairec_utils.simulate import calibrate, calibration
 from kuairec_utils.simulate.calibration import (
     AUC_ANCHORS,
     AUC_TOLERANCE,
@@ -82,3 +85,26 @@ def test_a_short_fit_never_ends_worse_than_its_start(project_params: dict) -> No
     for name, (lo, hi) in calibrate.FITTED.items():
         assert lo <= found["settings"][name] <= hi
     assert np.isfinite(found["oracle"])
+
+
+def test_the_records_are_json_ready_with_the_largest_gap_of_each_table() -> None:
+    big = {k: v for k, (v, _) in PUBLISHED.items()}
+    tables = {
+        "small_matrix": calibration.small_calibration_table(
+            pd.DataFrame({"watch_ratio": [0.5, 1.2]})
+        ),
+        "big_matrix": calibration._table(big, PUBLISHED),
+        "auc_anchors": auc_anchor_table({"logreg": 0.83, "edge_mlp": None}),
+    }
+    details, summary = calibration.calibration_records(tables)
+    assert json.loads(json.dumps(details)) == details
+    assert summary["big_matrix"] == {
+        "statistics": 23,
+        "within_tolerance": 23,
+        "max_abs_relative_gap": 0.0,
+    }
+    assert details["auc_anchors"]["edge_mlp"]["data"] is None
+    assert summary["auc_anchors"]["max_abs_gap"] is None  # not every anchor measured
+    assert summary["auc_anchors"]["within_tolerance"] == 1
+    gaps = tables["small_matrix"]["relative_gap"].abs()
+    assert summary["small_matrix"]["max_abs_relative_gap"] == pytest.approx(gaps.max())

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TINY_SCALE, TINY_VIDEO_SCALE_EXPONENT
+from conftest import TINY_SCALE, TINY_SIMULATE
 
 from kuairec_utils.config import PROJ_ROOT
 from kuairec_utils.metrics import disagreements
@@ -55,7 +55,7 @@ def set_params(repo: Path, **changes: object) -> None:
 # reruns, bytes, parameters), the notebooks' tests and the unit tests check the estimates
 TINY = {
     "simulate__scale": TINY_SCALE,
-    "simulate__video_scale_exponent": TINY_VIDEO_SCALE_EXPONENT,
+    **{f"simulate__{name}": value for name, value in TINY_SIMULATE.items()},
     "baselines__epochs": 1,  # one epoch: the mechanics, not the models' quality
     "gnn__epochs": 1,
     "taste__epochs": 1,

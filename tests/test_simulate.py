@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TINY_SCALE, TINY_SEED, TINY_VIDEO_SCALE_EXPONENT, tiny_params
+from conftest import TINY_SCALE, TINY_SEED, TINY_SIMULATE, tiny_params
 
 from kuairec_utils.config import KUAIREC_SIDE_DIR, kuairec_data_dir
 from kuairec_utils.data.kuairec import COLUMNS, TABLES, read_table, validate_release
@@ -158,9 +158,7 @@ def test_truth_json_records_the_truth_and_every_constant(
     assert meta["effect_true"] == project_params["simulate"]["effect_true"]
     assert meta["seed"] == TINY_SEED
     for name, value in project_params["simulate"].items():
-        expected = {"scale": TINY_SCALE, "video_scale_exponent": TINY_VIDEO_SCALE_EXPONENT}.get(
-            name, value
-        )
+        expected = {"scale": TINY_SCALE, **TINY_SIMULATE}.get(name, value)
         assert meta["constants"][name] == expected, name
 
 

@@ -9,6 +9,8 @@ docs/design.md section 8 lists them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -137,6 +139,34 @@ def auc_anchor_table(test_auc: dict[str, float | None]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index("model")
+
+
+def calibration_records(
+    tables: dict[str, pd.DataFrame],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every row of each calibration table, JSON-ready (None where not measured), and the summary
+    DVC shows: how many statistics hold and the largest gap (relative for the matrices, absolute
+    for the AUC anchors; None while an anchor is not measured)."""
+    details: dict[str, Any] = {}
+    summary: dict[str, Any] = {}
+    for name, table in tables.items():
+        details[name] = {
+            key: {
+                c: bool(v) if c == "within" else None if pd.isna(v) else float(v)
+                for c, v in row.items()
+            }
+            for key, row in table.to_dict(orient="index").items()
+        }
+        absolute = "gap" in table
+        gap = table["gap"] if absolute else table["relative_gap"]
+        summary[name] = {
+            "statistics": len(table),
+            "within_tolerance": int(table["within"].sum()),
+            "max_abs_gap" if absolute else "max_abs_relative_gap": (
+                None if gap.isna().any() else float(gap.abs().max())
+            ),
+        }
+    return details, summary
 
 
 def _table(

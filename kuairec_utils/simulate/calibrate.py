@@ -109,10 +109,10 @@ def oracle_auc(
     watch_ratio: np.ndarray, play_ms: np.ndarray, p_true: np.ndarray, cfg: SimConfig
 ) -> float:
     """Mean over the heads of the true probabilities' AUC for the realised labels."""
-    from kuairec_utils.models.training import roc_auc
+    from kuairec_utils.models.training import auc_by_head
 
     labels = head_labels(watch_ratio, play_ms, cfg.labels)
-    return float(np.mean([roc_auc(labels[h], p_true[:, j]) for j, h in enumerate(HEADS)]))
+    return auc_by_head(np.column_stack([labels[h] for h in HEADS]), p_true)["mean"]
 
 
 def _gaps(stats: Mapping[str, float], published: Mapping[str, tuple[float, float]]) -> np.ndarray:

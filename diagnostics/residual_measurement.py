@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kuairec_utils.causal.regressions import effect_regression, lagged, within_projection
+from kuairec_utils.causal.regressions import effect_regression, session_lag, within_projection
 from kuairec_utils.causal.residuals import (
     FEED_STATISTICS,
     feed_scores,
@@ -248,8 +248,8 @@ def measurements(
     for label, column in names.items():
         if frame[column].isna().all():
             continue
-        frame["prev"] = lagged(frame, column, "user_id", "start", 1)
-        frame["next"] = lagged(frame, column, "user_id", "start", -1)
+        frame["prev"] = session_lag(frame, column, 1)
+        frame["next"] = session_lag(frame, column, -1)
         within = frame[[column, "true_residual"]] - frame.groupby("user_id")[
             [column, "true_residual"]
         ].transform("mean")

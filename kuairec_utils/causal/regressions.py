@@ -41,11 +41,19 @@ def within_projection(
     return fitted, r2
 
 
-def lagged(frame: pd.DataFrame, column: str, by: str, order: str, lag: int) -> np.ndarray:
+def lagged(
+    frame: pd.DataFrame, column: str, by: str, order: str, lag: int, adjacent: str | None = None
+) -> np.ndarray:
     """``column`` of the same ``by`` group's row ``lag`` places earlier in ``order`` (lag > 0) or
-    later (lag < 0); NaN where there is none."""
+    later (lag < 0); NaN where there is none. With ``adjacent``, a running number of the
+    group's rows in the whole log (01's ``session_id``), NaN also where that row is not the one
+    numbered ``lag`` away: the log's rows between them were left out (01 drops the sessions
+    outside the bursts), so the one just before is unknown."""
     ordered = frame.sort_values([by, order], kind="stable")
-    shifted = ordered.groupby(by, sort=False)[column].shift(lag)
+    groups = ordered.groupby(by, sort=False)
+    shifted = groups[column].shift(lag)
+    if adjacent is not None:
+        shifted = shifted.where(ordered[adjacent] - groups[adjacent].shift(lag) == lag)
     return shifted.reindex(frame.index).to_numpy()
 
 
@@ -201,11 +209,18 @@ VARIANT_NAMES = {"skips": "c_s from the skips alone", "watch": "c_s with the wat
 MAIN, IV, PLACEBO = "r(s-1): main", "r_a(s-1) instrumented by r_b(s-1)", "r(s+1): placebo"
 
 
+def session_lag(sessions: pd.DataFrame, column: str, lag: int) -> np.ndarray:
+    """``column`` of the user's session ``lag`` sessions before (after, lag < 0) in 01's log,
+    NaN where that session is not in ``sessions`` (``lagged``, adjacent by ``session_id``)."""
+    return lagged(sessions, column, "user_id", "start", lag, adjacent="session_id")
+
+
 def session_covariates(sessions: pd.DataFrame) -> pd.DataFrame:
     """06's session table with the regressions' controls (hour and weekend in Beijing time,
     burst, log feed length) and the residuals' lags within each user: the previous session's
     residuals (both halves), embedding distance and candidates' score statistics, and the next
-    session's residual and score statistics."""
+    session's residual and score statistics; a lag is empty where the user's session just
+    before (after) is not in the table (``lagged`` with ``adjacent="session_id"``)."""
     out = sessions.copy()
     start = pd.to_datetime(out["start"], unit="s") + pd.Timedelta(hours=8)  # Beijing time
     out["hour"] = start.dt.hour.astype(str)
@@ -213,11 +228,11 @@ def session_covariates(sessions: pd.DataFrame) -> pd.DataFrame:
     out["burst"] = out["burst"].astype(str)
     out["log_length"] = np.log(out["k"])
     for column in ("residual", "residual_a", "residual_b", "embedding_distance"):
-        out[f"{column}_prev"] = lagged(out, column, "user_id", "start", 1)
-    out["residual_next"] = lagged(out, "residual", "user_id", "start", -1)
+        out[f"{column}_prev"] = session_lag(out, column, 1)
+    out["residual_next"] = session_lag(out, "residual", -1)
     for column in ("others_mean", "others_sd"):
-        out[f"{column}_prev"] = lagged(out, column, "user_id", "start", 1)
-        out[f"{column}_next"] = lagged(out, column, "user_id", "start", -1)
+        out[f"{column}_prev"] = session_lag(out, column, 1)
+        out[f"{column}_next"] = session_lag(out, column, -1)
     return out
 
 

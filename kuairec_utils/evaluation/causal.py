@@ -22,13 +22,23 @@ import pandas as pd
 from kuairec_utils.causal.regressions import (
     VARIANT_NAMES,
     effect_regression,
-    lagged,
+    session_lag,
     within_projection,
 )
 from kuairec_utils.causal.residuals import FEED_STATISTICS
 from kuairec_utils.config import GROUND_TRUTH_SUBDIR
 
-SESSION_COLUMNS = ["user_id", "start", "c", "precision", "hour", "weekend", "burst", "log_length"]
+SESSION_COLUMNS = [
+    "session_id",
+    "user_id",
+    "start",
+    "c",
+    "precision",
+    "hour",
+    "weekend",
+    "burst",
+    "log_length",
+]
 
 
 def _effect(fit: Mapping[str, Any]) -> dict[str, float]:
@@ -161,7 +171,7 @@ def observable_part(
     projected, r2 = within_projection(stats, "true_residual", FEED_STATISTICS, "user_id")
     _, r2_length = within_projection(stats, "true_residual", ("length", "log_length"), "user_id")
     check = check.assign(projected=projected)
-    check["projected_prev"] = lagged(check, "projected", "user_id", "start", 1)
+    check["projected_prev"] = session_lag(check, "projected", 1)
     true_fit = effect_regression(check, "true_c", "projected_prev", controls)
     estimated = effect_regression(check, "c", "projected_prev", controls, weights="precision")
     return {
@@ -200,8 +210,8 @@ def evaluate_against_truth(
         check["c_other"] = sessions[f"c_{variant}"].to_numpy()
         check["precision_other"] = sessions[f"precision_{variant}"].to_numpy()
     check["true_residual"], check["true_c"] = truth["residual"], truth["c"]
-    check["true_residual_prev"] = lagged(check, "true_residual", "user_id", "start", 1)
-    check["true_residual_next"] = lagged(check, "true_residual", "user_id", "start", -1)
+    check["true_residual_prev"] = session_lag(check, "true_residual", 1)
+    check["true_residual_next"] = session_lag(check, "true_residual", -1)
     offset_true = true_quality_offset(truth, rows, row_session, slopes)
     check["c_true_offset"] = check["c_skips"] + offset_true - offset_true.mean()
     if "quality_offset" in sessions:

@@ -86,7 +86,7 @@ def simulated_statistics(
     from kuairec_utils.simulate.release import _simulate_tables
 
     cfg = SimConfig.from_params(params, scale=scale)
-    sim = _simulate_tables(cfg, seed, KUAIREC_SIDE_DIR, progress=False)
+    sim = _simulate_tables(cfg, seed, KUAIREC_SIDE_DIR, progress=False, log_pools=False)
     world, big = sim.world, sim.big
     duration = world.video_duration_ms[big["video"]]
     frame = pd.DataFrame(

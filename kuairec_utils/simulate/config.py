@@ -129,6 +129,7 @@ class SimConfig:
     small_missing_time_share: float
     social_rows: int
     daily_shows_median: float
+    candidate_pool: bool = True  # also write the platform's log of its candidate pools
     labels: LabelThresholds = field(default_factory=LabelThresholds)
 
     @classmethod
@@ -163,6 +164,8 @@ class SimConfig:
             if isinstance(value, float | int) and not isinstance(value, bool):
                 if not math.isfinite(value):
                     raise bad(f.name, "must be finite")
+        if not isinstance(self.candidate_pool, bool):
+            raise bad("candidate_pool", "must be true or false")
         if not 0 < self.scale <= 1:
             raise bad("scale", "must be in (0, 1] (1.0 = the full size of KuaiRec)")
         for name in POSITIVE_PARAMS:

@@ -9,7 +9,8 @@ the users do with it.
   it by ``w_true . p`` plus noise and showing the top K_s, while the users' habits, the videos
   they have seen and the previous session's residual carry from round to round;
 - a log of the sessions of tracked users, with the state each started in (the small matrix's
-  showings are inserted into them: ``small_matrix``).
+  showings are inserted into them: ``small_matrix``);
+- the platform's own log of every session's candidate pool: the videos it ranked and its scores.
 """
 
 from __future__ import annotations
@@ -302,6 +303,17 @@ class SessionLog:
     habit: np.ndarray  # (n, n_categories): the user's habit when the session started
 
 
+@dataclass
+class PoolLog:
+    """The platform's log of every session's candidate pool: one row per video it ranked (a
+    video drawn twice for one session once), in simulation order."""
+
+    session: np.ndarray  # the session's number, as the interactions' ``session``
+    user: np.ndarray  # user position
+    video: np.ndarray  # video position
+    score: np.ndarray  # the platform's score ``w_true . p`` at the session's start
+
+
 def run_platform(
     cfg: SimConfig,
     world: World,
@@ -309,14 +321,17 @@ def run_platform(
     rng: np.random.Generator,
     progress: bool = True,
     track: np.ndarray | None = None,
-) -> tuple[dict[str, np.ndarray], SessionLog | None]:
+    log_pools: bool = False,
+) -> tuple[dict[str, np.ndarray], SessionLog | None, PoolLog | None]:
     """Simulate every session's pool, feed and outcomes; return one array per column, one row
-    per interaction, in simulation order, and (with ``track``, a mask over the users) the log of
-    the tracked users' sessions. Tracking draws no random number: the rows are the same."""
+    per interaction, in simulation order, (with ``track``, a mask over the users) the log of
+    the tracked users' sessions and (with ``log_pools``) the log of every session's candidate
+    pool. Tracking and logging draw no random number: the rows are the same."""
     pools = _daily_pools(world, cfg.n_days)
     memory = _Memory.empty(world)
     out: dict[str, list[np.ndarray]] = {}
     logged: dict[str, list[np.ndarray]] = {}
+    ranked: dict[str, list[np.ndarray]] = {}
     n_rounds = int(schedule.rank.max()) + 1 if len(schedule.rank) else 0
     session_counter = 0
     for k in tqdm(range(n_rounds), desc="simulating sessions", disable=not progress):
@@ -325,7 +340,16 @@ def run_platform(
             continue
         tracked = np.flatnonzero(track[sessions.user]) if track is not None else np.zeros(0, int)
         habit = memory.habit[sessions.user[tracked]]  # before the session changes it
-        cols = _run_round(cfg, world, pools, memory, sessions, session_counter, rng)
+        cols, pool = _run_round(cfg, world, pools, memory, sessions, session_counter, rng)
+        if log_pools:
+            kept = ~pool.repeat
+            for name, value in (
+                ("session", (session_counter + pool.session[kept]).astype(np.int32)),
+                ("user", sessions.user[pool.session[kept]].astype(np.int32)),
+                ("video", pool.video[kept].astype(np.int32)),
+                ("score", pool.score[kept]),
+            ):
+                ranked.setdefault(name, []).append(value)
         session_counter += len(sessions.user)
         for name, value in cols.items():
             out.setdefault(name, []).append(value)
@@ -345,7 +369,8 @@ def run_platform(
         if track is not None
         else None
     )
-    return rows, log
+    pool_log = PoolLog(**{n: np.concatenate(v) for n, v in ranked.items()}) if log_pools else None
+    return rows, log, pool_log
 
 
 def _start_round(
@@ -392,9 +417,9 @@ def _run_round(
     sessions: _Round,
     first_session_id: int,
     rng: np.random.Generator,
-) -> dict[str, np.ndarray]:
+) -> tuple[dict[str, np.ndarray], _Pool]:
     """Run a round's sessions (pool, ranking, feed, outcomes), update what the users carry to
-    the next round, and return the round's interactions, one array per column."""
+    the next round, and return the round's interactions, one array per column, and its pool."""
     pool = _draw_and_rank_pool(cfg, world, pools, memory, sessions, rng)
     residual = _residual(pool, len(sessions.user))
     feed = _show_feed(cfg, memory, sessions, pool, rng)
@@ -417,7 +442,7 @@ def _run_round(
         "in_deterministic_top_k": pool.in_det[feed.rows],
     }
     memory.r_prev[sessions.user] = residual
-    return cols
+    return cols, pool
 
 
 def _draw_and_rank_pool(

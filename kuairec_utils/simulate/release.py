@@ -32,6 +32,7 @@ from kuairec_utils.simulate.config import (
     SimulationError,
 )
 from kuairec_utils.simulate.platform import (
+    PoolLog,
     head_probabilities,
     run_platform,
     schedule_sessions,
@@ -255,6 +256,8 @@ def simulate_social_network(cfg: SimConfig, world: World, rng: np.random.Generat
 # --------------------------------------------------------------------------------------------
 # Writing the release in the real formats
 
+POOL_FILE = "candidate_pool.parquet"  # the platform's log beside the KuaiRec files (not in KuaiRec)
+
 
 def _float_text(values: np.ndarray) -> pa.Array:
     """Floats as Python writes them (shortest round trip, '2.0' not '2'); NaN as empty."""
@@ -274,12 +277,20 @@ def _write_csv(path: Path, columns: dict[str, Any]) -> None:
         )
 
 
+def _epoch_local_ms(cfg: SimConfig) -> int:
+    """Milliseconds from 1970-01-01 00:00 to the window's first day, both in local time."""
+    return (date.fromisoformat(cfg.start_date) - date(1970, 1, 1)).days * DAY_S * 1000
+
+
+def _unix_seconds(cfg: SimConfig, local_ms: np.ndarray) -> np.ndarray:
+    """The big matrix's ``timestamp`` (unix seconds) of local times (ms since the first day)."""
+    return (local_ms + _epoch_local_ms(cfg) - BEIJING_UTC_OFFSET_S * 1000) / 1000.0
+
+
 def _time_columns(cfg: SimConfig, local_ms: np.ndarray) -> dict[str, pa.Array]:
     """time (Beijing, ms), date (YYYYMMDD) and timestamp (unix seconds) from local times."""
-    first = date.fromisoformat(cfg.start_date)
-    epoch_local_ms = (first - date(1970, 1, 1)).days * DAY_S * 1000
-    local = pa.array(local_ms + epoch_local_ms, type=pa.timestamp("ms"))
-    unix_s = (local_ms + epoch_local_ms - BEIJING_UTC_OFFSET_S * 1000) / 1000.0
+    local = pa.array(local_ms + _epoch_local_ms(cfg), type=pa.timestamp("ms"))
+    unix_s = _unix_seconds(cfg, local_ms)
     return {
         "time": pc.strftime(local, format="%Y-%m-%d %H:%M:%S"),
         "date": pc.cast(pc.strftime(local, format="%Y%m%d"), pa.int64()),
@@ -366,6 +377,7 @@ class _Simulated:
     small: dict[str, np.ndarray]
     daily: pd.DataFrame
     social: pd.DataFrame
+    pool: PoolLog | None = None  # the platform's log of its candidate pools (cfg.candidate_pool)
 
     def counts(self) -> dict[str, int]:
         """Rows of each table, users, videos and sessions."""
@@ -377,7 +389,7 @@ class _Simulated:
             "users": int(len(self.world.user_id)),
             "videos": int(len(self.world.video_id)),
             "sessions": self.n_sessions,
-        }
+        } | ({"candidate_pool_rows": int(len(self.pool.video))} if self.pool is not None else {})
 
 
 def simulate(
@@ -422,16 +434,22 @@ def simulate(
     return summary
 
 
-def _simulate_tables(cfg: SimConfig, seed: int, side_dir: Path, progress: bool) -> _Simulated:
+def _simulate_tables(
+    cfg: SimConfig, seed: int, side_dir: Path, progress: bool, log_pools: bool | None = None
+) -> _Simulated:
     """Draw the world, the schedule, the platform's sessions and every table, each part from
-    its own random stream of the seed."""
+    its own random stream of the seed; the candidate pools' log with ``log_pools`` (by default
+    ``cfg.candidate_pool``), which draws nothing."""
+    log_pools = cfg.candidate_pool if log_pools is None else log_pools
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
     world = build_world(cfg, streams[0], side_dir)
     schedule = schedule_sessions(cfg, world, streams[1])
     small_users = small_matrix_users(cfg, world, schedule, streams[4])
     track = np.zeros(len(world.user_id), dtype=bool)
     track[small_users] = True
-    rows, log = run_platform(cfg, world, schedule, streams[2], progress=progress, track=track)
+    rows, log, pool = run_platform(
+        cfg, world, schedule, streams[2], progress=progress, track=track, log_pools=log_pools
+    )
     order = np.lexsort((rows["local_ms"], world.user_id[rows["user"]]))
     dup_order, is_copy = _add_duplicates(len(order), cfg.duplicate_share, streams[3])
     return _Simulated(
@@ -442,6 +460,7 @@ def _simulate_tables(cfg: SimConfig, seed: int, side_dir: Path, progress: bool) 
         small=simulate_small_matrix(cfg, world, small_users, log, streams[4]),
         daily=simulate_item_daily_features(cfg, world, streams[5], side_dir),
         social=simulate_social_network(cfg, world, streams[6]),
+        pool=pool,
     )
 
 
@@ -460,7 +479,47 @@ def _write_release(
     )
     for name in ("item_categories.csv", "kuairec_caption_category.csv"):
         _copy_rows_by_id(side_dir / name, data_dir / name, sim.world.video_id)
+    if sim.pool is not None:
+        pq.write_table(_pool_table(cfg, sim), data_dir / POOL_FILE, compression="zstd")
     return big_cols, small_cols
+
+
+def _pool_table(cfg: SimConfig, sim: _Simulated) -> pa.Table:
+    """The platform's log of its candidate pools (docs/design.md section 8), one row per video
+    it ranked: ``session`` (numbered by user, then start), ``user_id``, ``video_id``, ``score``
+    (its ranking score ``w_true . p`` at the session's start, rounded to six decimals: the last
+    bits of numpy's log differ between CPUs and the file must not) and ``timestamp`` (as
+    big_matrix.csv's for a video shown, empty for one not shown); each session's videos by
+    descending score."""
+    pool, world, big = sim.pool, sim.world, sim.big
+    original = ~sim.is_copy
+    n_videos, n_sessions = len(world.video_id), sim.n_sessions
+    shown_key = big["session"][original] * n_videos + big["video"][original]
+    order = np.argsort(shown_key, kind="stable")
+    shown_key, local_ms = shown_key[order], big["local_ms"][original][order]
+    key = pool.session.astype(np.int64) * n_videos + pool.video
+    at = np.minimum(np.searchsorted(shown_key, key), len(shown_key) - 1)
+    shown = shown_key[at] == key
+    if shown.sum() != len(shown_key):
+        raise SimulationError("a shown video is missing from its session's logged pool")
+    start = np.full(n_sessions, np.inf)
+    np.minimum.at(start, pool.session[shown], local_ms[at[shown]])
+    user = np.zeros(n_sessions, dtype=np.int64)
+    user[pool.session] = world.user_id[pool.user]
+    number = np.empty(n_sessions, dtype=np.int64)
+    number[np.lexsort((start, user))] = np.arange(n_sessions)
+    session = number[pool.session]
+    rows = np.lexsort((-pool.score, session))
+    timestamp = np.where(shown, _unix_seconds(cfg, local_ms[at]), np.nan)[rows]
+    return pa.table(
+        {
+            "session": pa.array(session[rows], pa.int32()),
+            "user_id": pa.array(world.user_id[pool.user[rows]], pa.int32()),
+            "video_id": pa.array(world.video_id[pool.video[rows]], pa.int32()),
+            "score": pa.array(np.round(pool.score[rows], 6).astype(np.float32)),
+            "timestamp": pa.array(timestamp, pa.float64(), from_pandas=True),
+        }
+    )
 
 
 def _write_ground_truth(

@@ -54,3 +54,24 @@ def plot_auc_differences(
     reference = comparisons["reference"]
     ax.set(xticks=range(len(names)), xticklabels=names, ylabel=f"mean test AUC - {reference}'s")
     ax.legend(fontsize=8)
+
+
+def plot_decomposition(cells: list[Mapping[str, Any]], effect_true: float | None, ax: Axes) -> None:
+    """Every cell of the causal step's decomposition: its naive and instrumented effects with
+    their combined 95% intervals, one row per cell (candidates, weights, probabilities,
+    selectivity), beside the true effect (simulated data)."""
+    labels = [
+        " · ".join(c[n] for n in ("candidates", "weights", "probabilities", "selectivity"))
+        for c in cells
+    ]
+    y = np.arange(len(cells))[::-1]
+    for j, (name, label) in enumerate((("effect", "naive"), ("effect_iv", "instrumented"))):
+        mean = np.array([c[name]["mean"] for c in cells])
+        ci = np.array([c[name]["ci95"] for c in cells]).T
+        ax.errorbar(mean, y + (0.15 - 0.3 * j), xerr=np.abs(ci - mean), fmt="o", ms=3, label=label)
+    if effect_true is not None:
+        ax.axvline(effect_true, color="k", linestyle="--", label=f"true effect ({effect_true:g})")
+    ax.axvline(0.0, color="grey", linewidth=0.5)
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set(xlabel="effect of r(s-1) on c_s (combined 95% CI over the seeds)")
+    ax.legend(loc="lower right", fontsize=8)

@@ -68,16 +68,20 @@ def tiny_sim(tmp_path_factory: pytest.TempPathFactory, project_params: dict) -> 
 
 @pytest.fixture(scope="session")
 def tiny_interim(tiny_sim: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What 01_data writes for the tiny release: ``<dir>/interactions.parquet``."""
+    """What 01_data writes for the tiny release: ``<dir>/interactions.parquet`` and the
+    platform's logged pools of its sessions, ``<dir>/candidate_pool.parquet``."""
     from kuairec_utils.config import kuairec_data_dir
     from kuairec_utils.data.interactions import InteractionsConfig, build_interactions
     from kuairec_utils.data.kuairec import read_table
+    from kuairec_utils.data.pool import match_pool, pool_path, read_pool
     from kuairec_utils.heads import LabelThresholds
 
     out = tmp_path_factory.mktemp("interim")
     big = read_table(kuairec_data_dir(tiny_sim), "big_matrix")
     interactions, _ = build_interactions(big, InteractionsConfig(), LabelThresholds())
     interactions.to_parquet(out / "interactions.parquet")
+    pool = match_pool(read_pool(pool_path(tiny_sim)), interactions, pool_path(tiny_sim))
+    pool.to_parquet(out / "candidate_pool.parquet")
     return out
 
 

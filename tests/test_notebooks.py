@@ -11,6 +11,7 @@ import pandas as pd
 import papermill as pm
 import pytest
 
+from kuairec_utils.causal.decomposition import INGREDIENTS
 from kuairec_utils.config import PROJ_ROOT
 from kuairec_utils.study import STUDY_W
 
@@ -502,6 +503,66 @@ def test_06_causal_notebook(head_weights: dict, causal: Path) -> None:
     for name in ("true c_s on projected r(s-1)", "estimated c_s on projected r(s-1)"):
         assert np.isfinite(observable[name]["effect"]) and observable[name]["se"] > 0, name
     assert (causal / "figures" / f"06_causal_{DOWNSTREAM}.png").stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def decomposition(head_weights: dict, causal: Path) -> Path:
+    """06_decomposition run once on the tiny data set (after 06): its output folder."""
+    out = causal.parent / "decomposition"
+    run_notebook(
+        "06_decomposition.ipynb",
+        out,
+        **{k: head_weights[k] for k in ("interim_dir", "raw_dir", "models_dir", "metrics_dir")},
+        figures_dir=str(out / "figures"),
+        model=DOWNSTREAM,
+        seeds=SEEDS,
+    )
+    return out
+
+
+def test_06_decomposition_notebook(head_weights: dict, decomposition: Path) -> None:
+    """Every cell of the decomposition on the tiny data: the logged pool beside the sampled
+    candidates, each ingredient at each level, pooled over the seeds; its first cell is 06's
+    main regression (the same residual and c_s), and with every true ingredient the measured
+    residual is the simulator's."""
+    metrics = Path(head_weights["metrics_dir"])
+    record = json.loads((metrics / f"decomposition_{DOWNSTREAM}.json").read_text())
+    details = json.loads((metrics / "details" / f"decomposition_{DOWNSTREAM}.json").read_text())
+    causal = json.loads((metrics / "details" / f"causal_{DOWNSTREAM}.json").read_text())
+    assert record["candidate_sets"] == ["sampled", "logged"] and record["effect_true"] == -5.0
+    cells = {tuple(c[n] for n in INGREDIENTS): c for c in record["cells"]}
+    assert len(cells) == 2 * 3 * 2 * 2  # candidates x weights (plain, selection, true) x ...
+    for cell in cells.values():
+        for name in ("effect", "effect_iv", "placebo"):
+            assert cell[name]["se"] > 0 and len(cell[name]["per_seed"]) == len(SEEDS), name
+            lo, hi = cell[name]["ci95"]
+            assert lo < cell[name]["mean"] < hi
+        assert -1 <= cell["corr_true_within_user"] <= 1
+    today = cells[("sampled", "selection", "value model", "estimated")]
+    for s in SEEDS:  # the first cell is 06's main regression, seed by seed
+        main = causal["runs"][str(s)]
+        run = {tuple(c[n] for n in INGREDIENTS): c for c in details["runs"][str(s)]}
+        cell = run[("sampled", "selection", "value model", "estimated")]
+        assert cell["effect"] == pytest.approx(main["effect"], rel=1e-6)
+        assert cell["effect_se"] == pytest.approx(main["se_clustered"], rel=1e-6)
+    assert today["effect"]["per_seed"] == pytest.approx(
+        [causal["runs"][str(s)]["effect"] for s in SEEDS], rel=1e-6
+    )
+    # with the platform's logged scores the residual is the simulator's own, on every seed
+    platform = cells[("logged", "true", "true", "true")]
+    assert platform["corr_true_within_user"] > 0.95
+    assert platform["effect"]["sd_seeds"] == pytest.approx(0.0, abs=1e-9)
+    for estimate in ("effect", "effect_iv"):
+        shares = record["shares"][estimate]
+        for order in ("fixed order", "reverse order"):  # each path ends at the same cell
+            steps = shares[order]
+            assert tuple(steps) == (INGREDIENTS if order == "fixed order" else INGREDIENTS[::-1])
+            total = sum(step["share"] for step in steps.values())
+            assert total + shares["left"] == pytest.approx(1.0, abs=1e-9)
+    assert set(record["targets"]) >= {"every true ingredient", "outside researcher, logged pool"}
+    assert (
+        decomposition / "figures" / f"06_decomposition_{DOWNSTREAM}.png"
+    ).stat().st_size > 10_000
 
 
 @pytest.fixture(scope="module")

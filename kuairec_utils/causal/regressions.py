@@ -141,6 +141,85 @@ def fe_coefficient(
     return float(np.sum(w * r_z * r_y) / np.sum(w * r_z * r_x))
 
 
+def fe_effect(
+    frame: pd.DataFrame,
+    outcome: str,
+    treatment: str,
+    controls: list[str],
+    *,
+    weights: str | None = None,
+    instrument: str | None = None,
+) -> dict[str, float]:
+    """``effect_regression`` in numpy (user fixed effects, clustered by user) on the rows where
+    every variable is known: ``WithinDesign.effect``."""
+    names = [re.sub(r"^C\((.*)\)$", r"\1", c) for c in controls]
+    used = [outcome, treatment, *names, "user_id", *[c for c in (weights, instrument) if c]]
+    rows = frame[list(dict.fromkeys(used))].notna().all(axis=1).to_numpy()
+    design = WithinDesign(frame, controls, weights, rows)
+    z = frame[instrument].to_numpy(np.float64)[rows] if instrument else None
+    return design.effect(
+        frame[outcome].to_numpy(np.float64)[rows], frame[treatment].to_numpy(np.float64)[rows], z
+    )
+
+
+class WithinDesign:
+    """Many fixed-effects regressions on one sample: the rows of ``frame`` in the mask
+    ``rows``, their weights (the column ``weights``, or 1), their users and their ``controls``
+    (``C(x)``: one dummy per level) demeaned within users once, with an orthonormal basis of
+    the controls in the weighted metric.
+
+    ``effect(y, x, z)`` is then the treatment's coefficient of ``effect_regression`` by
+    Frisch-Waugh-Lovell (``fe_coefficient``'s ratio) and its CRV1 standard error clustered by
+    user, with pyfixest's small-sample factors ``G / (G - 1) * (N - 1) / (N - k)`` (``k``: the
+    treatment, the controls' independent columns and one constant; the fixed effects nested in
+    the clusters): pyfixest's figures without building its model, for the decomposition's few
+    hundred regressions."""
+
+    def __init__(
+        self, frame: pd.DataFrame, controls: list[str], weights: str | None, rows: np.ndarray
+    ) -> None:
+        data = frame.loc[np.asarray(rows, dtype=bool)]
+        self.w = data[weights].to_numpy(np.float64) if weights else np.ones(len(data))
+        self.root = np.sqrt(self.w)
+        self.group = pd.factorize(data["user_id"])[0]
+        self.total = np.bincount(self.group, weights=self.w)
+        parts = []
+        for control in controls:
+            name = re.sub(r"^C\((.*)\)$", r"\1", control)
+            if control.startswith("C("):
+                codes, levels = pd.factorize(data[name], sort=True)
+                parts.append(np.eye(len(levels))[codes])
+            else:
+                parts.append(data[[name]].to_numpy(dtype=np.float64))
+        matrix = np.column_stack(parts) if parts else np.zeros((len(data), 0))
+        matrix = np.column_stack([self.demean(col) for col in matrix.T]) if parts else matrix
+        u, sv, _ = np.linalg.svd(matrix * self.root[:, None], full_matrices=False)
+        keep = sv > sv.max(initial=0.0) * max(matrix.shape) * np.finfo(float).eps
+        self.basis = u[:, keep]
+
+    def demean(self, v: np.ndarray) -> np.ndarray:
+        """``v`` minus its user's weighted mean."""
+        return v - (np.bincount(self.group, weights=self.w * v) / self.total)[self.group]
+
+    def residualise(self, v: np.ndarray) -> np.ndarray:
+        """``v`` demeaned within users, less its weighted projection on the controls."""
+        v = self.demean(np.asarray(v, dtype=np.float64))
+        return v - (self.basis @ (self.basis.T @ (v * self.root))) / self.root
+
+    def effect(self, y: np.ndarray, x: np.ndarray, z: np.ndarray | None = None) -> dict[str, float]:
+        """The coefficient of ``x`` (instrumented by ``z`` when given) in ``y`` and its
+        clustered standard error; ``n`` the rows."""
+        r_y, r_x = self.residualise(y), self.residualise(x)
+        r_z = self.residualise(z) if z is not None else r_x
+        bread = np.sum(self.w * r_z * r_x)
+        beta = float(np.sum(self.w * r_z * r_y) / bread)
+        score = self.w * r_z * (r_y - beta * r_x)
+        meat = np.sum(np.bincount(self.group, weights=score) ** 2)
+        n, g = len(self.w), len(self.total)
+        factor = g / (g - 1) * (n - 1) / (n - 2 - self.basis.shape[1])
+        return {"effect": beta, "se": float(np.sqrt(factor * meat) / abs(bread)), "n": n}
+
+
 def bootstrap_effects(
     sessions: pd.DataFrame,
     rows: pd.DataFrame,
@@ -215,18 +294,25 @@ def session_lag(sessions: pd.DataFrame, column: str, lag: int) -> np.ndarray:
     return lagged(sessions, column, "user_id", "start", lag, adjacent="session_id")
 
 
-def session_covariates(sessions: pd.DataFrame) -> pd.DataFrame:
-    """06's session table with the regressions' controls (hour and weekend in Beijing time,
-    burst, log feed length) and the residuals' lags within each user: the previous session's
-    residuals (both halves), embedding distance and candidates' score statistics, and the next
-    session's residual and score statistics; a lag is empty where the user's session just
-    before (after) is not in the table (``lagged`` with ``adjacent="session_id"``)."""
+def session_controls(sessions: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``sessions`` with the regressions' ``CONTROLS``: hour and weekend in Beijing
+    time, the burst and the log feed length, from ``start``, ``burst`` and ``k``."""
     out = sessions.copy()
     start = pd.to_datetime(out["start"], unit="s") + pd.Timedelta(hours=8)  # Beijing time
     out["hour"] = start.dt.hour.astype(str)
     out["weekend"] = (start.dt.day_of_week >= 5).astype(int)
     out["burst"] = out["burst"].astype(str)
     out["log_length"] = np.log(out["k"])
+    return out
+
+
+def session_covariates(sessions: pd.DataFrame) -> pd.DataFrame:
+    """06's session table with the regressions' controls (hour and weekend in Beijing time,
+    burst, log feed length) and the residuals' lags within each user: the previous session's
+    residuals (both halves), embedding distance and candidates' score statistics, and the next
+    session's residual and score statistics; a lag is empty where the user's session just
+    before (after) is not in the table (``lagged`` with ``adjacent="session_id"``)."""
+    out = session_controls(sessions)
     for column in ("residual", "residual_a", "residual_b", "embedding_distance"):
         out[f"{column}_prev"] = session_lag(out, column, 1)
     out["residual_next"] = session_lag(out, "residual", -1)

@@ -42,6 +42,20 @@ def feed_residuals(
     ``score_simulated``, ``residual`` and, with embeddings, ``embedding_distance`` (the distance
     between the two feeds' mean embeddings)."""
     score, shown, k = feed_scores(probs, valid, k, w)
+    out, simulated = score_residuals(score, valid, shown, k)
+    if item_embeddings is not None and items is not None:
+        mu_obs = feed_mean_embeddings(items, shown, item_embeddings)
+        mu_sim = feed_mean_embeddings(items, simulated, item_embeddings)
+        out["embedding_distance"] = np.sqrt(((mu_obs - mu_sim) ** 2).sum(axis=1))
+    return out
+
+
+def score_residuals(
+    score: np.ndarray, valid: np.ndarray, shown: np.ndarray, k: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """``score_observed`` (the mean ``score`` of the ``shown`` slots), ``score_simulated`` (of
+    the top ``k`` valid slots by ``score``) and their difference ``residual``, per row of the
+    (S, C) ``score`` (0 on padding); and the simulated feeds' mask."""
     simulated = top_k_mask(np.where(valid, score, -np.inf), k)  # the valid candidates' top K_s
     out = pd.DataFrame(
         {
@@ -50,11 +64,7 @@ def feed_residuals(
         }
     )
     out["residual"] = out["score_observed"] - out["score_simulated"]
-    if item_embeddings is not None and items is not None:
-        mu_obs = feed_mean_embeddings(items, shown, item_embeddings)
-        mu_sim = feed_mean_embeddings(items, simulated, item_embeddings)
-        out["embedding_distance"] = np.sqrt(((mu_obs - mu_sim) ** 2).sum(axis=1))
-    return out
+    return out, simulated
 
 
 FEED_STATISTICS: tuple[str, ...] = (

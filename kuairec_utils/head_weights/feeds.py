@@ -412,12 +412,17 @@ def cached_probabilities_by_seed(
     items: np.ndarray,
     valid: np.ndarray,
     score: Callable[[list[int]], np.ndarray],
+    extra: Mapping[str, np.ndarray] | None = None,
+    flat: bool = False,
 ) -> list[int]:
     """``cached_candidate_probabilities`` for one value model per seed: every seed's cache
     (``caches[seed]``, keyed by ``inputs[seed]`` and ``settings``) that is missing or stale is
     written from one call ``score(seeds)``, which scores the candidates' features once for all
-    of those seeds ((M, S, C, 4)). Returns the seeds that were read from their cache; each
-    seed's probabilities are then in its cache file (``np.load(cache)["probs"]``)."""
+    of those seeds ((M, S, C, 4)), with the arrays of ``extra`` (S, C) beside. ``flat`` keeps
+    the valid candidates only, in row order (``items`` and the extra arrays as ``x[valid]``;
+    ``score`` then returns (M, n, 4)): a fraction of the padded layout's bytes. Returns the seeds that were read from
+    their cache; each seed's probabilities are then in its cache file
+    (``np.load(cache)["probs"]``)."""
     keys, stale = {}, []
     for seed, cache in caches.items():
         key = hashlib.sha256()
@@ -427,19 +432,102 @@ def cached_probabilities_by_seed(
         keys[seed] = key.hexdigest()
         cached = np.load(cache) if cache.exists() else None
         fresh = cached is not None and str(cached["key"]) == keys[seed]
-        if not (fresh and cached["items"].shape == items.shape):
+        if not (fresh and cached["valid"].shape == valid.shape):
             stale.append(seed)
     if stale:
         probs = score(stale)
+        keep = (lambda x: x[valid]) if flat else (lambda x: x)
         for seed, p in zip(stale, probs, strict=True):
             Path(caches[seed]).parent.mkdir(parents=True, exist_ok=True)
             np.savez(
                 caches[seed],
                 key=keys[seed],
                 session_id=session_ids,
-                items=items,
+                items=keep(items),
                 valid=valid,
                 probs=p,
+                **{name: keep(values) for name, values in (extra or {}).items()},
             )
         del probs
     return [s for s in caches if s not in stale]
+
+
+def logged_pool_table(
+    sessions: pd.DataFrame, item_ids: np.ndarray, pool: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each session's logged pool (01's ``candidate_pool.parquet``) as a candidate table like
+    ``candidate_table``'s: the observed feed in the first ``k`` slots, in order, then the other
+    videos the platform ranked and could show (not shown in the session, never shown to the user
+    before) that the model knows, by descending score. Returns the rows of ``item_ids`` (S, C),
+    the valid mask and the platform's logged score of every candidate (NaN on padding)."""
+    n = len(sessions)
+    index = pd.Index(sessions["session_id"].to_numpy())
+    at = index.get_indexer(pool["session_id"].to_numpy())
+    known = np.isin(pool["video_id"].to_numpy(), item_ids)
+    pool = pool[(at >= 0) & known].assign(row=at[(at >= 0) & known])
+    k = sessions["k"].to_numpy()
+    feed_row = np.repeat(np.arange(n), k)
+    feed_video = np.concatenate(sessions["feed"].to_numpy()) if n else np.zeros(0, np.int64)
+    shown = pool[pool["shown"].to_numpy()]
+    shown_score = pd.Series(
+        shown["score"].to_numpy(),
+        index=pd.MultiIndex.from_arrays([shown["row"], shown["video_id"]]),
+    )
+    found = shown_score.index.get_indexer(pd.MultiIndex.from_arrays([feed_row, feed_video]))
+    if (found < 0).any():
+        s = sessions["session_id"].iloc[feed_row[np.flatnonzero(found < 0)[0]]]
+        raise ValueError(f"session {s}: a video of its feed is not in its logged pool")
+    others = pool[~pool["shown"].to_numpy() & ~pool["seen"].to_numpy()]
+    slot_other = k[others["row"].to_numpy()] + others.groupby("row").cumcount().to_numpy()
+    width = int(max(k.max(initial=0), slot_other.max(initial=0) + 1))
+    items = np.zeros((n, width), dtype=np.int64)
+    valid = np.zeros((n, width), dtype=bool)
+    score = np.full((n, width), np.nan, dtype=np.float32)
+    slots = [np.arange(len(feed_row)) - np.repeat(np.cumsum(k) - k, k), slot_other]
+    for rows, slot, video, value in (
+        (feed_row, slots[0], feed_video, shown_score.to_numpy()[found]),
+        (
+            others["row"].to_numpy(),
+            slots[1],
+            others["video_id"].to_numpy(),
+            others["score"].to_numpy(),
+        ),
+    ):
+        items[rows, slot] = np.searchsorted(item_ids, video)
+        valid[rows, slot] = True
+        score[rows, slot] = value
+    return items, valid, score
+
+
+def pool_probabilities(
+    sampled: Mapping[str, np.ndarray],
+    sampled_probs: Sequence[np.ndarray],
+    pool_items: np.ndarray,
+    pool_valid: np.ndarray,
+    score: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """The value model's probabilities of the logged pool's valid candidates, (M, n, 4) in row
+    order: those a session's sampled candidates hold too (``sampled``'s ``items`` and
+    ``valid``, one seed's probabilities (S, C', 4) each in ``sampled_probs``) are copied, the
+    same question asked once; ``score(items, valid)`` scores the rest, packed to the left of a
+    narrower table ((M, S, W, 4))."""
+    n_items = int(max(pool_items.max(initial=0), sampled["items"].max(initial=0))) + 1
+    s_rows, s_slots = np.nonzero(sampled["valid"])
+    known = pd.Index(s_rows * n_items + sampled["items"][s_rows, s_slots])
+    rows, slots = np.nonzero(pool_valid)
+    videos = pool_items[rows, slots]
+    found = known.get_indexer(rows * n_items + videos)
+    todo = found < 0
+    t_rows = rows[todo]
+    t_slots = pd.Series(t_rows).groupby(t_rows).cumcount().to_numpy()
+    width = int(t_slots.max(initial=-1)) + 1
+    items = np.zeros((len(pool_valid), width), dtype=np.int64)
+    valid = np.zeros((len(pool_valid), width), dtype=bool)
+    items[t_rows, t_slots], valid[t_rows, t_slots] = videos[todo], True
+    scored = score(items, valid)
+    out = np.empty((len(sampled_probs), len(rows), 4), dtype=np.float32)
+    out[:, todo] = scored[:, t_rows, t_slots]
+    hit = found[~todo]
+    for m, probs in enumerate(sampled_probs):
+        out[m, ~todo] = probs[s_rows[hit], s_slots[hit]]
+    return out

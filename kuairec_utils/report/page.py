@@ -15,6 +15,7 @@ from kuairec_utils.report.auc import ablation_section, auc_section
 from kuairec_utils.report.causal import causal_section
 from kuairec_utils.report.claims import HEADER, claim_rows
 from kuairec_utils.report.debias import debias_section
+from kuairec_utils.report.decomposition import decomposition_section
 from kuairec_utils.report.fill import Metrics, fill
 from kuairec_utils.report.head_weights import downstream_section, headline_model, weights_section
 from kuairec_utils.report.tables import read, table
@@ -76,12 +77,14 @@ def build_report(
     lines += ablation_section(supplementary) + downstream_section(metrics, downstream)
     if model:
         lines += [*weights_section(metrics, model), *causal_section(metrics, model)]
-        lines += debias_section(metrics, model)
+        lines += [*decomposition_section(metrics, model), *debias_section(metrics, model)]
     lines += ["## Notebooks and figures", ""]
     here = page.resolve().parent
-    for path in sorted((reports / "notebooks").glob("*.ipynb")):
-        link = os.path.relpath(path.resolve(), here)
-        lines.append(f"- [{path.stem}]({Path(link).as_posix()})")
+    links = [
+        f"[{path.stem}]({Path(os.path.relpath(path.resolve(), here)).as_posix()})"
+        for path in sorted((reports / "notebooks").glob("*.ipynb"))
+    ]
+    lines += ["Notebooks: " + " · ".join(links), ""] if links else []
     for path in sorted(figures.glob("*.png")):
         link = os.path.relpath(path.resolve(), here)
         lines.append(f"- ![{path.name}]({Path(link).as_posix()})")

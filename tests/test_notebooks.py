@@ -764,7 +764,7 @@ TRUTH_ONLY = {  # each metrics file (headline and details): the keys the truth a
 
 
 def test_05_06_and_07_estimate_the_same_without_the_ground_truth(
-    head_weights: dict, causal: Path, debias: Path, tmp_path: Path
+    head_weights: dict, causal: Path, debias: Path, decomposition: Path, tmp_path: Path
 ) -> None:
     """Estimators never read the truth: 05, 06 and 07 run afresh on the same release without its
     ground_truth/ folder write every estimate of the run with it, bit for bit, and lack only
@@ -800,6 +800,26 @@ def test_05_06_and_07_estimate_the_same_without_the_ground_truth(
         n_boot=20,
         seeds=SEEDS,
     )
+    run_notebook(
+        "06_decomposition.ipynb",
+        tmp_path / "06d",
+        **{k: common[k] for k in ("interim_dir", "raw_dir", "models_dir", "metrics_dir")},
+        figures_dir=str(tmp_path / "figures"),
+        model=DOWNSTREAM,
+        seeds=SEEDS,
+    )
+    name = f"decomposition_{DOWNSTREAM}.json"  # the cells that need no truth, the same figures
+    with_truth = json.loads((Path(head_weights["metrics_dir"]) / name).read_text())
+    without = json.loads((tmp_path / "metrics" / name).read_text())
+    assert "shares" not in without and "effect_true" not in without
+
+    def no_truth(cell: dict) -> bool:  # the logged pool's true w with true p: its logged scores
+        platform = cell["candidates"] == "logged" and cell["weights"] == cell["probabilities"]
+        levels = (cell["weights"], cell["probabilities"])
+        return cell["selectivity"] == "estimated" and (platform or "true" not in levels)
+
+    expected = [c | {"corr_true_within_user": None} for c in with_truth["cells"] if no_truth(c)]
+    assert len(expected) == 5 and without["cells"] == expected
     for name, evaluation in TRUTH_ONLY.items():
         with_truth = dict(
             leaves(json.loads((Path(head_weights["metrics_dir"]) / name).read_text()))

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import TINY_SCALE, TINY_SIMULATE
@@ -268,6 +269,14 @@ def test_switching_to_real_files_reruns_the_pipeline(repo: Path, tiny_sim: Path)
     assert "max_abs_error" not in weights["estimators"]["plain"]
     oracle = json.loads((repo / "metrics/auc_oracle.json").read_text())
     assert oracle["test_auc"] is None  # no truth, no oracle
+    # no pool log: 01's pool table is empty, and the decomposition runs 06's own cells only
+    assert len(pd.read_parquet(repo / "data/interim/candidate_pool.parquet")) == 0
+    parts = json.loads((repo / "metrics/decomposition_taste_h64.json").read_text())
+    assert parts["candidate_sets"] == ["sampled"] and "shares" not in parts
+    assert {(c["weights"], c["probabilities"], c["selectivity"]) for c in parts["cells"]} == {
+        ("plain", "value model", "estimated"),
+        ("selection", "value model", "estimated"),
+    }
     # the pages follow the data: no sentence about the simulated platform or its truth
     readme = (repo / "README.md").read_text()
     block = readme[readme.index("<!-- results") : readme.index("<!-- /results -->")]
@@ -293,7 +302,7 @@ def test_real_data_path_uses_an_unpacked_copy(tiny_sim: Path, tmp_path: Path) ->
     result = run(repo, sys.executable, "-m", "kuairec_utils.acquire", "--no-progress")
     assert result.returncode == 0, result.stderr
     data = repo / "data/raw/KuaiRec 2.0/data"
-    assert sorted(p.name for p in data.iterdir()) == sorted(
-        p.name for p in (tiny_sim / "KuaiRec 2.0/data").iterdir()
+    assert sorted(p.name for p in data.iterdir()) == sorted(  # the seven files, not the pool log
+        p.name for p in (tiny_sim / "KuaiRec 2.0/data").glob("*.csv")
     )
     assert not (repo / "data/raw/ground_truth").exists()  # real data carries no truth

@@ -239,6 +239,16 @@ def cell_key(cell: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(cell[n] for n in INGREDIENTS)
 
 
+def steady(values: Sequence[float]) -> list[float]:
+    """The seeds' estimates of a cell whose ingredients are all the truth's are one number up to
+    the arithmetic's last bits (which move with the arrays' memory alignment): as that number,
+    lest its rounding noise pass for a spread across seeds."""
+    values = [float(v) for v in values]
+    if max(values) - min(values) <= 1e-12 * max(1.0, *map(abs, values)):
+        return [values[0]] * len(values)
+    return values
+
+
 def pool_cells(runs: Mapping[int, Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
     """Each cell's effects over the value-model seeds (``decompose_seed``'s records by seed),
     pooled by Rubin's rules (the clustered se within run), and its mean within-user
@@ -251,7 +261,9 @@ def pool_cells(runs: Mapping[int, Sequence[Mapping[str, Any]]]) -> list[dict[str
     for key, cells in by_key.items():
         record: dict[str, Any] = dict(zip(INGREDIENTS, key, strict=True))
         for name in REGRESSIONS:
-            pooled = pool([c[name] for c in cells], [c[f"{name}_se"] for c in cells])
+            pooled = pool(
+                steady([c[name] for c in cells]), steady([c[f"{name}_se"] for c in cells])
+            )
             record[name] = pooled.record()
         corr = [c["corr_true_within_user"] for c in cells if c["corr_true_within_user"] is not None]
         record["corr_true_within_user"] = float(np.mean(corr)) if corr else None
@@ -322,8 +334,8 @@ def pool_reference(runs: Mapping[int, Mapping[str, Mapping[str, float]]]) -> dic
     return {
         selectivity: {
             name: pool(
-                [r[selectivity][name] for r in runs.values()],
-                [r[selectivity][f"{name}_se"] for r in runs.values()],
+                steady([r[selectivity][name] for r in runs.values()]),
+                steady([r[selectivity][f"{name}_se"] for r in runs.values()]),
             ).record()
             for name in ("effect", "placebo")
         }

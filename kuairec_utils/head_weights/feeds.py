@@ -531,3 +531,42 @@ def pool_probabilities(
     for m, probs in enumerate(sampled_probs):
         out[m, ~todo] = probs[s_rows[hit], s_slots[hit]]
     return out
+
+
+def cached_pool_probabilities(
+    caches: Mapping[int, Path],
+    sampled_caches: Mapping[int, Path],
+    inputs: Mapping[int, Sequence[Path]],
+    settings: Sequence[Any],
+    sessions: pd.DataFrame,
+    item_ids: np.ndarray,
+    pool: pd.DataFrame,
+    score: Callable[[list[int], np.ndarray, np.ndarray], np.ndarray],
+) -> int:
+    """05's logged pools (01's ``candidate_pool.parquet`` as ``pool``): their candidate table
+    (``logged_pool_table``) and each seed's value-model probabilities, cached flat in
+    ``caches[seed]`` with the logged scores (``cached_probabilities_by_seed``): a candidate
+    the seed's sampled set holds (``sampled_caches[seed]``, 05's ``candidates.npz``) keeps its
+    probabilities, ``score(seeds, items, valid)`` scores the rest for those seeds
+    (``pool_probabilities``). Returns the number of logged candidates."""
+    items, valid, logged = logged_pool_table(sessions, item_ids, pool)
+    layout = np.load(next(iter(sampled_caches.values())))
+    sampled = {"items": layout["items"], "valid": layout["valid"]}
+    cached_probabilities_by_seed(
+        caches,
+        inputs,
+        settings,
+        sessions["session_id"].to_numpy(),
+        items,
+        valid,
+        lambda todo: pool_probabilities(
+            sampled,
+            [np.load(sampled_caches[s])["probs"] for s in todo],
+            items,
+            valid,
+            lambda some, mask: score(todo, some, mask),
+        ),
+        extra={"score": logged},
+        flat=True,
+    )
+    return int(valid.sum())

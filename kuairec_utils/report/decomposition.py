@@ -78,13 +78,10 @@ def decomposition_section(metrics: Path, model: str) -> list[str]:
             "IV, reversed",
         ]
         lines += table(header, rows)
-    targets = record.get("targets", {})
-    if targets:
-        lines.append("")
-    for name, target in targets.items():
-        lines.append(
-            f"- {name}: {target['effect']:.2f} (se {target['se']:.2f}), "
-            f"{target['distance_in_se']:+.1f} se from the truth"
-        )
+    targets = [
+        f"{name}: {t['effect']:.2f} (se {t['se']:.2f}), {t['distance_in_se']:+.1f} se from the truth"
+        for name, t in record.get("targets", {}).items()
+    ]
+    lines += ["", "; ".join(targets) + "."] if targets else []
     lines += ["", f"![06_decomposition_{model}](figures/06_decomposition_{model}.png)", ""]
     return lines

@@ -40,16 +40,29 @@ def headline_section(
     return ["## The study's claims at a glance", "", *table(HEADER, rows), ""] if rows else []
 
 
+DATA_COUNTS = {  # metrics/data.json's counts, as the page names them
+    "n_raw": "raw rows",
+    "duplicates_removed": "duplicates removed",
+    "n_users": "users",
+    "n_items": "videos",
+    "n_sessions": "sessions",
+    "sessions_with_logged_pool": "sessions with a logged pool",
+}
+
+
 def data_section(metrics: Path) -> list[str]:
     record = read(metrics / "data.json")
     if record is None:
         return []
-    rows = [[split, n] for split, n in record.get("n_interactions", {}).items()]
-    lines = ["## Data", "", *table(["split", "interactions"], rows), ""]
-    for key in ("n_raw", "duplicates_removed", "n_users", "n_items", "n_sessions"):
-        if key in record:
-            lines.append(f"- {key.replace('_', ' ')}: {record[key]:,}")
-    return [*lines, ""]
+    splits = [f"{split} {n:,}" for split, n in record.get("n_interactions", {}).items()]
+    counts = [f"{label} {record[k]:,}" for k, label in DATA_COUNTS.items() if k in record]
+    return [
+        "## Data",
+        "",
+        f"Interactions by split: {'; '.join(splits)}.",
+        "; ".join(counts) + ".",
+        "",
+    ]
 
 
 def build_report(
@@ -85,9 +98,11 @@ def build_report(
         for path in sorted((reports / "notebooks").glob("*.ipynb"))
     ]
     lines += ["Notebooks: " + " · ".join(links), ""] if links else []
-    for path in sorted(figures.glob("*.png")):
-        link = os.path.relpath(path.resolve(), here)
-        lines.append(f"- ![{path.name}]({Path(link).as_posix()})")
+    shown = [
+        f"![{path.name}]({Path(os.path.relpath(path.resolve(), here)).as_posix()})"
+        for path in sorted(figures.glob("*.png"))
+    ]
+    lines += [" ".join(shown)] if shown else []
     return "\n".join(lines) + "\n"
 
 

@@ -109,8 +109,10 @@ def main() -> None:
     if stage.returncode != 0:
         raise SystemExit(stage.stderr.decode()[-3000:])
     rows["decomposition (the stage)"] = time.perf_counter() - tic
-    print(f"pool log: {size / 1e6:.1f} MB; 01's pools: {matched['rows']:,} rows; "
-          f"05 scores {scored['candidates']:,} logged candidates (some copied from the sample)")
+    print(
+        f"pool log: {size / 1e6:.1f} MB; 01's pools: {matched['rows']:,} rows; "
+        f"05 scores {scored['candidates']:,} logged candidates (some copied from the sample)"
+    )
     print("| part | seconds |\n|---|---:|")
     for name, seconds in rows.items():
         print(f"| {name} | {seconds:.1f} |")

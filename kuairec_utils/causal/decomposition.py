@@ -117,23 +117,34 @@ def _top_sum(values, n, top):  # noqa: ANN001 (numba)
     return total
 
 
-@numba.njit(cache=True)
-def _feed_means(score, offsets, slots, k, mask, values):  # noqa: ANN001 (numba)
-    """Per session: the observed feed's mean score (its candidates in slots 0..k-1 that
-    ``mask`` keeps) minus the mean of the ``min(k, kept)`` largest scores ``mask`` keeps;
-    ``values``, a buffer as long as the longest session's candidates."""
-    out = np.zeros(len(k))
-    for i in range(len(k)):
-        n, observed = 0, 0.0
-        for e in range(offsets[i], offsets[i + 1]):
-            if mask[e]:
-                values[n] = score[e]
-                n += 1
-                if slots[e] < k[i]:
-                    observed += score[e]
-        top = min(k[i], n)
-        if top > 0:
-            out[i] = (observed - _top_sum(values, n, top)) / k[i]
+@numba.njit(cache=True, parallel=True)
+def _feed_residuals(score, offsets, slots, k, half_a):  # noqa: ANN001 (numba)
+    """Per session (in parallel; each row alone, so the same bits on any thread count): the
+    residual on every valid candidate and on each half (the feed and the others ``half_a``
+    marks, or does not): the observed feed's mean score (its candidates in slots 0..k-1)
+    minus the mean of the ``min(k, kept)`` largest kept scores."""
+    out = np.zeros((len(k), 3))
+    for i in numba.prange(len(k)):
+        lo, hi = offsets[i], offsets[i + 1]
+        every, a, b = np.empty(hi - lo), np.empty(hi - lo), np.empty(hi - lo)
+        n, n_a, n_b, observed = 0, 0, 0, 0.0
+        for e in range(lo, hi):
+            every[n] = score[e]
+            n += 1
+            if slots[e] < k[i]:  # the feed is in both halves
+                observed += score[e]
+                a[n_a], b[n_b] = score[e], score[e]
+                n_a, n_b = n_a + 1, n_b + 1
+            elif half_a[e]:
+                a[n_a] = score[e]
+                n_a += 1
+            else:
+                b[n_b] = score[e]
+                n_b += 1
+        for j, (values, m) in enumerate(((every, n), (a, n_a), (b, n_b))):
+            top = min(k[i], m)
+            if top > 0:
+                out[i, j] = (observed - _top_sum(values, m, top)) / k[i]
     return out
 
 
@@ -142,25 +153,24 @@ def measured_residuals(candidates: CandidateSet, score: np.ndarray) -> pd.DataFr
     valid candidates) and the two halves' measurements ``residual_a``, ``residual_b``, from
     every valid candidate's ``score``."""
     c = candidates
-    masks = {"residual": np.ones(len(score), dtype=bool)}
-    masks |= {"residual_a": c.halves[0], "residual_b": c.halves[1]}
-    buffer = np.empty(int(np.diff(c.offsets).max(initial=0)))
-    return pd.DataFrame(
-        {n: _feed_means(score, c.offsets, c.slots, c.k, m, buffer) for n, m in masks.items()}
-    )
+    out = _feed_residuals(score, c.offsets, c.slots, c.k, c.halves[0])
+    return pd.DataFrame(out, columns=["residual", "residual_a", "residual_b"])
 
 
 def regression_designs(
     sessions: pd.DataFrame, selectivity: Mapping[str, tuple[str, str | None]]
-) -> dict[tuple[str, int], tuple[WithinDesign, np.ndarray]]:
+) -> dict[tuple[str, int], tuple[WithinDesign, np.ndarray, np.ndarray]]:
     """For each selectivity (name -> outcome, weights) and lag (1: r(s-1), -1: r(s+1)), the
-    fixed-effects design on the sessions that have that lag, and the rows it holds."""
-    ones = sessions.assign(one=1.0)
+    fixed-effects design on the sessions that have that lag (``session_lag``), the rows it
+    holds and, for each, the row of its adjacent session."""
+    at = sessions.assign(at=np.arange(len(sessions), dtype=np.float64))
     out = {}
     for lag in (1, -1):
-        rows = ~np.isnan(session_lag(ones, "one", lag))
+        adjacent = session_lag(at, "at", lag)
+        rows = ~np.isnan(adjacent)
         for name, (_, weights) in selectivity.items():
-            out[(name, lag)] = (WithinDesign(sessions, CONTROLS, weights, rows), rows)
+            design = WithinDesign(sessions, CONTROLS, weights, rows)
+            out[(name, lag)] = (design, rows, adjacent[rows].astype(np.int64))
     return out
 
 
@@ -168,39 +178,33 @@ def cell_regressions(
     sessions: pd.DataFrame,
     residuals: pd.DataFrame,
     selectivity: Mapping[str, tuple[str, str | None]],
-    designs: Mapping[tuple[str, int], tuple[WithinDesign, np.ndarray]],
+    designs: Mapping[tuple[str, int], tuple[WithinDesign, np.ndarray, np.ndarray]],
 ) -> dict[str, dict[str, float]]:
     """06's regressions on one measured residual, for each selectivity: the naive effect of
     r(s-1), r_a(s-1) instrumented by r_b(s-1), and the placebo r(s+1), each with its clustered
     se (``designs``: ``regression_designs``)."""
-    frame = sessions[["session_id", "user_id", "start"]].assign(
-        **{c: residuals[c].to_numpy() for c in residuals}
-    )
-    lags = {f"{c}_prev": session_lag(frame, c, 1) for c in residuals}
-    lags["residual_next"] = session_lag(frame, "residual", -1)
+    r = {c: residuals[c].to_numpy() for c in residuals}
     out = {}
     for name, (outcome, _) in selectivity.items():
         y = sessions[outcome].to_numpy(np.float64)
-        prev, rows = designs[(name, 1)]
-        nxt, next_rows = designs[(name, -1)]
+        prev, rows, before = designs[(name, 1)]
+        nxt, next_rows, after = designs[(name, -1)]
         fits = {
-            "effect": prev.effect(y[rows], lags["residual_prev"][rows]),
-            "effect_iv": prev.effect(
-                y[rows], lags["residual_a_prev"][rows], lags["residual_b_prev"][rows]
-            ),
-            "placebo": nxt.effect(y[next_rows], lags["residual_next"][next_rows]),
+            "effect": prev.effect(y[rows], r["residual"][before]),
+            "effect_iv": prev.effect(y[rows], r["residual_a"][before], r["residual_b"][before]),
+            "placebo": nxt.effect(y[next_rows], r["residual"][after]),
         }
         out[name] = {n: f["effect"] for n, f in fits.items()}
         out[name] |= {f"{n}_se": f["se"] for n, f in fits.items()}
     return out
 
 
-def within_user_corr(sessions: pd.DataFrame, a: np.ndarray, b: np.ndarray) -> float:
-    """The correlation of ``a`` and ``b`` within users (each demeaned by its user's mean): the
-    variation the fixed-effects regression uses."""
-    frame = pd.DataFrame({"a": a, "b": b, "user": sessions["user_id"].to_numpy()})
-    centred = frame[["a", "b"]] - frame.groupby("user")[["a", "b"]].transform("mean")
-    return float(np.corrcoef(centred["a"], centred["b"])[0, 1])
+def within_user_corr(users: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """The correlation of ``a`` and ``b`` within users (each demeaned by its user's mean;
+    ``users``: 0..U-1 codes): the variation the fixed-effects regression uses."""
+    n = np.bincount(users)
+    centred = [v - (np.bincount(users, weights=v) / n)[users] for v in (a, b)]
+    return float(np.corrcoef(*centred)[0, 1])
 
 
 def decompose_seed(
@@ -208,13 +212,15 @@ def decompose_seed(
     candidate_sets: Mapping[str, CandidateSet],
     weights: Mapping[str, np.ndarray | None],
     true_residual: np.ndarray | None = None,
+    shared: dict[str, pd.DataFrame] | None = None,
 ) -> list[dict[str, Any]]:
     """Every cell the data allow, on one value-model seed's run: ``sessions`` is 06's session
     table in ``session_feeds`` order with the controls (``regressions.session_controls``), ``c`` and
     ``precision`` (and ``true_c`` in the evaluation); ``candidate_sets`` by candidates' level,
     ``weights`` by weights' level, in the table's order (None: unknown). A cell's record holds its four levels, the
     three effects with their se and (with ``true_residual``) the measured residual's
-    within-user correlation with it."""
+    within-user correlation with it. ``shared`` keeps the residuals that are the same on every
+    seed (true weights with true probabilities) from one seed's call to the next."""
     selectivity = {n: v for n, v in SELECTIVITY.items() if v[0] in sessions}
     designs = regression_designs(sessions, selectivity)
     cells = []
@@ -224,10 +230,16 @@ def decompose_seed(
         score = candidate_sets[cand].score(wname, weights.get(wname), pname)
         if score is None:
             continue
-        residuals = measured_residuals(candidate_sets[cand], score)
+        if shared is not None and (wname, pname) == ("true", "true"):
+            if cand not in shared:
+                shared[cand] = measured_residuals(candidate_sets[cand], score)
+            residuals = shared[cand]
+        else:
+            residuals = measured_residuals(candidate_sets[cand], score)
         corr = None
         if true_residual is not None:
-            corr = within_user_corr(sessions, residuals["residual"].to_numpy(), true_residual)
+            users = pd.factorize(sessions["user_id"])[0]
+            corr = within_user_corr(users, residuals["residual"].to_numpy(), true_residual)
         regressions = cell_regressions(sessions, residuals, selectivity, designs)
         for sname, fits in regressions.items():
             levels = dict(zip(INGREDIENTS, (cand, wname, pname, sname), strict=True))
